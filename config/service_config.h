@@ -1,0 +1,48 @@
+// ServiceConfig: a whole otlpd config file, parsed and validated against the component registry.
+//
+// Layout is the OpenTelemetry Collector's: top-level `receivers`, `processors`, `exporters`,
+// `extensions`, `service` (with `pipelines`, `telemetry`, `runtime`). Loading reports every error
+// at once, each with its YAML path. Used once at start-up from the main thread.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/errors.h"
+#include "pipeline/registry.h"
+
+namespace otlpd {
+
+struct ComponentEntry {
+  ComponentId id;
+  ComponentConfigPtr config;
+};
+
+struct PipelineConfig {
+  std::string name;  // "traces" or "traces/backend"
+  Signal signal = Signal::traces;
+  std::vector<ComponentId> receivers;
+  std::vector<ComponentId> processors;  // in order
+  std::vector<ComponentId> exporters;
+};
+
+struct ServiceConfig {
+  // Keyed by the id as written ("otlp/backend").
+  std::map<std::string, ComponentEntry> receivers;
+  std::map<std::string, ComponentEntry> processors;
+  std::map<std::string, ComponentEntry> exporters;
+  std::vector<PipelineConfig> pipelines;
+  std::string log_level = "info";  // service.telemetry.logs.level: debug, info, warn, error
+  int64_t worker_threads = 0;      // service.runtime.worker_threads; 0 = number of cores
+};
+
+// Parses YAML text. Returns false (and fills `errors`) when anything is wrong.
+bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,
+                          config::Errors* errors);
+// Reads and parses a file; an unreadable file is an error too.
+bool load_service_config(const std::string& path, const Registry& registry, ServiceConfig* out,
+                         config::Errors* errors);
+
+}  // namespace otlpd

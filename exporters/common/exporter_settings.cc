@@ -1,0 +1,33 @@
+#include "exporters/common/exporter_settings.h"
+
+namespace otlpd {
+
+void ExporterSettings::parse(config::Node& node) {
+  node.read_duration("timeout", timeout);
+  if (timeout.count() <= 0) node.error("timeout", "must be positive");
+
+  config::Node q = node.child("sending_queue");
+  q.read("enabled", queue.enabled);
+  q.read("num_consumers", queue.num_consumers);
+  q.read("queue_size", queue.queue_size);
+  q.check_range("num_consumers", queue.num_consumers, 1, 1024);
+  q.check_range("queue_size", queue.queue_size, 1, 1'000'000);
+  q.finish();
+
+  config::Node r = node.child("retry_on_failure");
+  r.read("enabled", retry.enabled);
+  r.read_duration("initial_interval", retry.initial_interval);
+  r.read_duration("max_interval", retry.max_interval);
+  r.read("multiplier", retry.multiplier);
+  r.read("randomization_factor", retry.randomization_factor);
+  r.read_duration("max_elapsed_time", retry.max_elapsed_time);
+  if (retry.initial_interval.count() <= 0) r.error("initial_interval", "must be positive");
+  if (retry.max_interval < retry.initial_interval) r.error("max_interval", "must not be less than initial_interval");
+  if (retry.multiplier < 1.0) r.error("multiplier", "must be at least 1");
+  if (retry.randomization_factor < 0 || retry.randomization_factor >= 1) {
+    r.error("randomization_factor", "must be in [0, 1)");
+  }
+  r.finish();
+}
+
+}  // namespace otlpd

@@ -1,0 +1,146 @@
+#include "exporters/common/queued_exporter.h"
+
+#include <algorithm>
+#include <random>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+namespace otlpd {
+
+namespace asio = boost::asio;
+
+struct QueuedExporter::Attempt {
+  BatchPtr batch;
+  Clock::time_point first_try;
+  int retries = 0;
+};
+
+QueuedExporter::QueuedExporter(ComponentId id, Signal signal, ExporterSettings settings, SenderPtr sender, Host& host)
+    : id_(std::move(id)),
+      signal_(signal),
+      settings_(settings),
+      sender_(std::move(sender)),
+      host_(host),
+      sent_items_(host.telemetry.counter("otlpd_exporter_sent_items",
+                                         {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      failed_items_(host.telemetry.counter(
+          "otlpd_exporter_send_failed_items", {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      enqueue_failed_items_(host.telemetry.counter(
+          "otlpd_exporter_enqueue_failed_items", {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      retries_(host.telemetry.counter("otlpd_exporter_retries",
+                                      {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})) {}
+
+QueuedExporter::~QueuedExporter() = default;
+
+Status QueuedExporter::start() {
+  Status s = sender_->start();
+  if (!s.is_ok()) return s;
+  std::lock_guard lock(mu_);
+  accepting_ = true;
+  return Status::ok();
+}
+
+Status QueuedExporter::consume(BatchPtr batch) {
+  std::lock_guard lock(mu_);
+  if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
+  // A disabled queue only takes what a free consumer can send right away.
+  const size_t capacity = settings_.queue.enabled ? static_cast<size_t>(settings_.queue.queue_size) : 0;
+  const bool free_consumer = in_flight_ < static_cast<size_t>(settings_.queue.num_consumers);
+  if (queue_.size() >= capacity && !(free_consumer && queue_.empty())) {
+    enqueue_failed_items_.add(batch->items);
+    return Status::unavailable("sending queue of exporter " + id_.str() + " is full");
+  }
+  queue_.push_back(std::move(batch));
+  dispatch_locked();
+  return Status::ok();
+}
+
+void QueuedExporter::dispatch_locked() {
+  while (in_flight_ < static_cast<size_t>(settings_.queue.num_consumers) && !queue_.empty()) {
+    auto attempt = std::make_shared<Attempt>();
+    attempt->batch = std::move(queue_.front());
+    attempt->first_try = Clock::now();
+    queue_.pop_front();
+    ++in_flight_;
+    asio::post(host_.io, [self = shared_from_this(), attempt] { self->run_attempt(attempt); });
+  }
+}
+
+void QueuedExporter::run_attempt(std::shared_ptr<Attempt> attempt) {
+  Clock::time_point deadline = Clock::now() + settings_.timeout;
+  BatchPtr batch = attempt->batch;
+  sender_->send(std::move(batch), deadline, [self = shared_from_this(), attempt](Status status) {
+    self->finish_attempt(attempt, status);
+  });
+}
+
+std::chrono::milliseconds QueuedExporter::backoff(int retry_number) {
+  const auto& r = settings_.retry;
+  double interval = static_cast<double>(r.initial_interval.count());
+  for (int i = 0; i < retry_number; ++i) interval = std::min(interval * r.multiplier, double(r.max_interval.count()));
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(1.0 - r.randomization_factor, 1.0 + r.randomization_factor);
+  return std::chrono::milliseconds(static_cast<int64_t>(interval * jitter(rng)));
+}
+
+void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status) {
+  const size_t items = attempt->batch->items;
+  if (status.is_ok()) {
+    sent_items_.add(items);
+  } else {
+    std::unique_lock lock(mu_);
+    auto wait = std::max(backoff(attempt->retries), status.retry_after());
+    const auto& r = settings_.retry;
+    const bool within_budget =
+        r.max_elapsed_time.count() == 0 || Clock::now() + wait - attempt->first_try <= r.max_elapsed_time;
+    if (status.retryable() && r.enabled && !stopping_ && within_budget) {
+      lock.unlock();
+      retries_.add(1);
+      ++attempt->retries;
+      spdlog::warn("exporter {}: sending {} {} failed ({}); retry {} in {} ms", id_.str(), items,
+                   otlp::item_name(signal_), status.to_string(), attempt->retries, wait.count());
+      auto timer = std::make_shared<asio::steady_timer>(host_.io, wait);
+      timer->async_wait([self = shared_from_this(), attempt, timer](const boost::system::error_code&) {
+        // Also runs when cancelled by io_context shutdown; run_attempt then fails fast or completes.
+        self->run_attempt(attempt);
+      });
+      return;
+    }
+    lock.unlock();
+    failed_items_.add(items);
+    spdlog::error("exporter {}: dropped {} {} after {} retries: {}", id_.str(), items, otlp::item_name(signal_),
+                  attempt->retries, status.to_string());
+  }
+  std::lock_guard lock(mu_);
+  --in_flight_;
+  dispatch_locked();
+  idle_cv_.notify_all();
+}
+
+size_t QueuedExporter::pending() const {
+  std::lock_guard lock(mu_);
+  return queue_.size() + in_flight_;
+}
+
+void QueuedExporter::shutdown(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  if (!accepting_ && stopping_) return;
+  accepting_ = false;
+  idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && in_flight_ == 0; });
+  stopping_ = true;  // retries from here on give up
+  if (!queue_.empty() || in_flight_ > 0) {
+    size_t items = 0;
+    for (const auto& b : queue_) items += b->items;
+    failed_items_.add(items);
+    spdlog::error("exporter {}: shutdown deadline passed; dropped {} queued {}, {} sends still in flight", id_.str(),
+                  items, otlp::item_name(signal_), in_flight_);
+    queue_.clear();
+  }
+  lock.unlock();
+  sender_->shutdown();
+}
+
+}  // namespace otlpd

@@ -1,0 +1,183 @@
+#include "exporters/otlp/otlp_exporter.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "exporters/common/queued_exporter.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace otlpd {
+
+namespace {
+
+const char* method_for(Signal s) {
+  switch (s) {
+    case Signal::traces: return "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    case Signal::metrics: return "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    case Signal::logs: return "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+  }
+  return "";
+}
+
+// The server's RetryInfo hint from grpc-status-details-bin, zero when absent.
+std::chrono::milliseconds retry_delay(const grpc::Status& status) {
+  if (status.error_details().empty()) return {};
+  google::rpc::Status details;
+  if (!details.ParseFromString(status.error_details())) return {};
+  for (const auto& any : details.details()) {
+    google::rpc::RetryInfo info;
+    if (any.UnpackTo(&info)) {
+      return std::chrono::milliseconds(info.retry_delay().seconds() * 1000 + info.retry_delay().nanos() / 1'000'000);
+    }
+  }
+  return {};
+}
+
+// Rejected item count and message from an Export<Signal>ServiceResponse, if any.
+std::pair<int64_t, std::string> partial_success(Signal s, const std::string& bytes) {
+  namespace col = opentelemetry::proto::collector;
+  switch (s) {
+    case Signal::traces: {
+      col::trace::v1::ExportTraceServiceResponse r;
+      if (r.ParseFromString(bytes)) return {r.partial_success().rejected_spans(), r.partial_success().error_message()};
+      break;
+    }
+    case Signal::metrics: {
+      col::metrics::v1::ExportMetricsServiceResponse r;
+      if (r.ParseFromString(bytes)) {
+        return {r.partial_success().rejected_data_points(), r.partial_success().error_message()};
+      }
+      break;
+    }
+    case Signal::logs: {
+      col::logs::v1::ExportLogsServiceResponse r;
+      if (r.ParseFromString(bytes)) {
+        return {r.partial_success().rejected_log_records(), r.partial_success().error_message()};
+      }
+      break;
+    }
+  }
+  return {0, {}};
+}
+
+class GrpcSender : public Sender {
+ public:
+  GrpcSender(ComponentId id, Signal signal, const OtlpExporterConfig& config)
+      : id_(std::move(id)), signal_(signal), config_(config) {}
+
+  Status start() override {
+    std::string target = config_.endpoint;
+    bool tls = !config_.insecure;
+    if (target.rfind("http://", 0) == 0) {
+      target = target.substr(7);
+      tls = false;
+    } else if (target.rfind("https://", 0) == 0) {
+      target = target.substr(8);
+      tls = true;
+    }
+    while (!target.empty() && target.back() == '/') target.pop_back();
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (tls) {
+      grpc::SslCredentialsOptions options;
+      if (!config_.ca_file.empty()) {
+        std::ifstream in(config_.ca_file);
+        if (!in) return Status::invalid_argument("cannot read tls.ca_file " + config_.ca_file);
+        std::stringstream pem;
+        pem << in.rdbuf();
+        options.pem_root_certs = pem.str();
+      }
+      creds = grpc::SslCredentials(options);
+    } else {
+      creds = grpc::InsecureChannelCredentials();
+    }
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
+    args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, std::string("otlpd/") + OTLPD_VERSION);
+    channel_ = grpc::CreateCustomChannel(target, creds, args);
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
+    return Status::ok();
+  }
+
+  void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
+    struct Call {
+      grpc::ClientContext context;
+      grpc::ByteBuffer request;
+      grpc::ByteBuffer response;
+    };
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+    if (config_.gzip) call->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    for (const auto& [k, v] : config_.headers) call->context.AddMetadata(k, v);
+    // The slice borrows the batch's bytes; it keeps a share of the batch until gRPC is done.
+    auto* keep = new BatchPtr(batch);
+    grpc::Slice slice(const_cast<char*>(batch->payload.data()), batch->payload.size(),
+                      [](void* p) { delete static_cast<BatchPtr*>(p); }, keep);
+    call->request = grpc::ByteBuffer(&slice, 1);
+    stub_->UnaryCall(&call->context, method_for(signal_), grpc::StubOptions(), &call->request, &call->response,
+                     [this, call, done = std::move(done)](grpc::Status status) {
+                       done(finish(status, call->response));
+                     });
+  }
+
+ private:
+  Status finish(const grpc::Status& status, grpc::ByteBuffer& response) {
+    if (!status.ok()) {
+      return status_from_grpc(status.error_code(), "gRPC " + std::to_string(status.error_code()) + ": " +
+                                                       status.error_message(),
+                              retry_delay(status));
+    }
+    std::vector<grpc::Slice> slices;
+    if (response.Length() > 0 && response.Dump(&slices).ok()) {
+      std::string bytes;
+      for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      auto [rejected, message] = partial_success(signal_, bytes);
+      if (rejected > 0) {
+        spdlog::warn("exporter {}: the server rejected {} {}: {}", id_.str(), rejected, otlp::item_name(signal_),
+                     message);
+      }
+    }
+    return Status::ok();
+  }
+
+  const ComponentId id_;
+  const Signal signal_;
+  const OtlpExporterConfig config_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+};
+
+}  // namespace
+
+ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
+  auto config = std::make_unique<OtlpExporterConfig>();
+  node.read("endpoint", config->endpoint);
+  if (config->endpoint.empty()) node.error("endpoint", "required");
+  config::Node tls = node.child("tls");
+  tls.read("insecure", config->insecure);
+  tls.read("ca_file", config->ca_file);
+  tls.finish();
+  std::string compression = "gzip";
+  node.read_enum("compression", compression,
+                 {{"gzip", std::string("gzip")}, {"none", std::string("none")}, {"", std::string("none")}});
+  config->gzip = compression == "gzip";
+  node.read("headers", config->headers);
+  config->exporter.parse(node);
+  node.finish();
+  return config;
+}
+
+ExporterPtr OtlpExporterFactory::create(const ComponentId& id, const ComponentConfig& config, Signal signal,
+                                        Host& host) const {
+  const auto& c = static_cast<const OtlpExporterConfig&>(config);
+  return std::make_shared<QueuedExporter>(id, signal, c.exporter, std::make_unique<GrpcSender>(id, signal, c), host);
+}
+
+}  // namespace otlpd

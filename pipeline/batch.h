@@ -1,0 +1,31 @@
+// Batch: the unit that flows through a pipeline, one signal held as serialized OTLP bytes.
+//
+// `payload` is a serialized Export<Signal>ServiceRequest. Because such a request is only a repeated
+// field 1, concatenating two payloads yields one valid request holding both: batching appends bytes
+// and export sends them unchanged. A Batch is immutable once shared (BatchPtr), so fan-out hands the
+// same object to every exporter from any thread without copying.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "otlp/signal.h"
+
+namespace otlpd {
+
+using otlp::Signal;
+
+struct Batch {
+  Signal signal = Signal::traces;
+  std::string payload;  // serialized Export<Signal>ServiceRequest
+  size_t items = 0;     // spans, metric data points or log records in `payload`
+};
+
+using BatchPtr = std::shared_ptr<const Batch>;
+
+inline BatchPtr make_batch(Signal signal, std::string payload, size_t items) {
+  return std::make_shared<const Batch>(Batch{signal, std::move(payload), items});
+}
+
+}  // namespace otlpd

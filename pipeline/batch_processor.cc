@@ -1,0 +1,318 @@
+#include "pipeline/batch_processor.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include "otlp/wire.h"
+
+namespace otlpd {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::chrono::milliseconds kRetryOfferMin{50};
+constexpr std::chrono::milliseconds kRetryOfferMax{1000};
+}  // namespace
+
+struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl> {
+  Impl(ComponentId id_, Signal signal_, BatchConfig config_, ConsumerPtr next_, Host& host)
+      : id(std::move(id_)),
+        signal(signal_),
+        config(config_),
+        next(std::move(next_)),
+        strand(asio::make_strand(host.io)),
+        delay_timer(strand),
+        offer_timer(strand),
+        labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}},
+        accepted_items(host.telemetry.counter("otlpd_processor_accepted_items", labels)),
+        refused_items(host.telemetry.counter("otlpd_processor_refused_items", labels)),
+        dropped_items(host.telemetry.counter("otlpd_processor_dropped_items", labels)),
+        batches_by_size(host.telemetry.counter("otlpd_processor_batches_sent_by_size", labels)),
+        batches_by_time(host.telemetry.counter("otlpd_processor_batches_sent_by_time", labels)) {}
+
+  const ComponentId id;
+  const Signal signal;
+  const BatchConfig config;
+  const ConsumerPtr next;
+  asio::strand<asio::io_context::executor_type> strand;
+  asio::steady_timer delay_timer;  // strand only
+  asio::steady_timer offer_timer;  // strand only
+  Telemetry::Labels labels;
+  Counter& accepted_items;
+  Counter& refused_items;
+  Counter& dropped_items;
+  Counter& batches_by_size;
+  Counter& batches_by_time;
+
+  mutable std::mutex mu;  // guards everything below
+  std::condition_variable changed;
+  std::string open_payload;
+  size_t open_items = 0;
+  Clock::time_point open_since;
+  std::deque<BatchPtr> ready;
+  size_t queued = 0;  // open + ready items
+  bool handing_off = false;
+  bool timer_armed = false;
+  bool stopping = false;
+  Clock::time_point head_first_offered{};
+  std::chrono::milliseconds offer_backoff{0};
+
+  size_t max_batch() const { return static_cast<size_t>(config.max_export_batch_size); }
+
+  Status refuse_full(const Batch& batch) {
+    refused_items.add(batch.items);
+    return Status::unavailable("batch queue of processor " + id.str() + " is full (" + std::to_string(queued) +
+                               " of " + std::to_string(config.max_queue_size) + " items waiting)");
+  }
+
+  // Under mu. Closes the open batch into the ready queue.
+  void seal_open_locked() {
+    if (open_items == 0) return;
+    ready.push_back(make_batch(signal, std::move(open_payload), open_items));
+    open_payload.clear();
+    open_items = 0;
+  }
+
+  // Under mu. Appends a request, cutting it where the open batch fills up.
+  void append_locked(const BatchPtr& batch) {
+    const size_t room = max_batch() - open_items;
+    if (batch->items <= room) {
+      if (open_items == 0) open_since = Clock::now();
+      open_payload.append(batch->payload);
+      open_items += batch->items;
+    } else {
+      std::vector<otlp::Piece> pieces;
+      otlp::split_items(signal, batch->payload, room, max_batch(), &pieces);
+      for (auto& piece : pieces) {
+        if (open_items == 0) open_since = Clock::now();
+        open_payload.append(piece.bytes);
+        open_items += piece.items;
+        if (open_items >= max_batch()) {
+          seal_open_locked();
+          batches_by_size.add(1);
+        }
+      }
+    }
+    if (open_items >= max_batch()) {
+      seal_open_locked();
+      batches_by_size.add(1);
+    }
+    queued += batch->items;
+  }
+
+  Status consume(BatchPtr batch) {
+    if (batch->items == 0) return Status::ok();  // nothing to carry; an empty request is valid OTLP
+    std::unique_lock lock(mu);
+    if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
+    const size_t limit = static_cast<size_t>(config.max_queue_size);
+    if (batch->items > limit) {
+      refused_items.add(batch->items);
+      return Status::too_large("request of " + std::to_string(batch->items) + " " +
+                               std::string(otlp::item_name(signal)) + " exceeds max_queue_size " +
+                               std::to_string(limit) + " of processor " + id.str());
+    }
+    if (queued + batch->items > limit) {
+      switch (config.when_full) {
+        case BatchConfig::WhenFull::refuse:
+          return refuse_full(*batch);
+        case BatchConfig::WhenFull::drop:
+          dropped_items.add(batch->items);
+          return Status::partial(batch->items, "batch queue of processor " + id.str() + " is full; dropped");
+        case BatchConfig::WhenFull::block: {
+          bool room = changed.wait_for(lock, config.block_timeout,
+                                       [&] { return stopping || queued + batch->items <= limit; });
+          if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
+          if (!room) return refuse_full(*batch);
+          break;
+        }
+      }
+    }
+    const bool was_empty = open_items == 0;
+    append_locked(batch);
+    accepted_items.add(batch->items);
+    start_hand_off_locked();
+    if (open_items > 0 && (was_empty || !timer_armed)) arm_delay_timer_locked();
+    return Status::ok();
+  }
+
+  // Under mu.
+  void start_hand_off_locked() {
+    if (handing_off || ready.empty()) return;
+    handing_off = true;
+    asio::post(strand, [self = shared_from_this()] { self->hand_off(); });
+  }
+
+  // Under mu.
+  void arm_delay_timer_locked() {
+    timer_armed = true;
+    asio::post(strand, [self = shared_from_this()] { self->rearm_delay_timer(); });
+  }
+
+  // Strand. (Re)arms the timer for the open batch's deadline.
+  void rearm_delay_timer() {
+    Clock::time_point when;
+    {
+      std::lock_guard lock(mu);
+      if (open_items == 0) {
+        timer_armed = false;
+        return;
+      }
+      when = open_since + config.schedule_delay;
+    }
+    delay_timer.expires_at(when);
+    delay_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      self->on_delay_timer();
+    });
+  }
+
+  // Strand.
+  void on_delay_timer() {
+    {
+      std::lock_guard lock(mu);
+      if (open_items > 0 && Clock::now() >= open_since + config.schedule_delay) {
+        seal_open_locked();
+        batches_by_time.add(1);
+        start_hand_off_locked();
+      }
+      if (open_items == 0) {
+        timer_armed = false;
+        return;
+      }
+    }
+    rearm_delay_timer();  // a newer open batch has a later deadline
+  }
+
+  // Strand. Offers ready batches downstream, in order, one at a time.
+  void hand_off() {
+    for (;;) {
+      BatchPtr head;
+      {
+        std::lock_guard lock(mu);
+        if (ready.empty()) {
+          handing_off = false;
+          return;
+        }
+        head = ready.front();
+        if (head_first_offered == Clock::time_point{}) head_first_offered = Clock::now();
+      }
+      Status s = next->consume(head);
+      std::lock_guard lock(mu);
+      if (!s.is_ok() && s.retryable() && Clock::now() < head_first_offered + config.max_export_timeout && !stopping) {
+        // Downstream is full: keep the batch (the queue fills and clients are refused) and re-offer.
+        offer_backoff = std::clamp(offer_backoff * 2, kRetryOfferMin, kRetryOfferMax);
+        if (s.retry_after().count() > 0) offer_backoff = std::min(offer_backoff, s.retry_after());
+        offer_timer.expires_after(offer_backoff);
+        offer_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+          if (!ec) self->hand_off();
+        });
+        return;
+      }
+      if (!s.is_ok()) {
+        dropped_items.add(head->items);
+        spdlog::error("processor {}: dropped a batch of {} {}: {}", id.str(), head->items,
+                      otlp::item_name(signal), s.to_string());
+      }
+      ready.pop_front();
+      queued -= head->items;
+      head_first_offered = Clock::time_point{};
+      offer_backoff = std::chrono::milliseconds(0);
+      changed.notify_all();
+    }
+  }
+
+  void shutdown(Clock::time_point deadline) {
+    std::unique_lock lock(mu);
+    if (!stopping) {
+      stopping = true;
+      seal_open_locked();
+      start_hand_off_locked();
+      changed.notify_all();
+    }
+    changed.wait_until(lock, deadline, [&] { return queued == 0; });
+    if (queued > 0) {
+      dropped_items.add(queued);
+      spdlog::error("processor {}: shutdown deadline passed with {} {} not handed on; dropped", id.str(), queued,
+                    otlp::item_name(signal));
+      ready.clear();
+      queued = 0;
+    }
+    lock.unlock();
+    asio::post(strand, [self = shared_from_this()] {
+      self->delay_timer.cancel();
+      self->offer_timer.cancel();
+    });
+  }
+};
+
+BatchProcessor::BatchProcessor(ComponentId id, Signal signal, BatchConfig config, ConsumerPtr next, Host& host)
+    : impl_(std::make_shared<Impl>(std::move(id), signal, config, std::move(next), host)) {}
+
+BatchProcessor::~BatchProcessor() = default;
+
+Status BatchProcessor::start() { return Status::ok(); }
+Status BatchProcessor::consume(BatchPtr batch) { return impl_->consume(std::move(batch)); }
+void BatchProcessor::shutdown(Clock::time_point deadline) { impl_->shutdown(deadline); }
+
+size_t BatchProcessor::queued_items() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->queued;
+}
+
+ComponentConfigPtr BatchProcessorFactory::parse(config::Node& node) const {
+  auto config = std::make_unique<BatchConfig>();
+  // Each setting has the reference design's name and the Collector's name; only one may be set.
+  auto read_either = [&](const char* key, const char* alias, auto& out, auto reader) {
+    auto before = out;
+    reader(key, out);
+    auto from_key = out;
+    out = before;
+    reader(alias, out);
+    bool key_set = from_key != before, alias_set = out != before;
+    if (key_set && alias_set) node.error(alias, std::string("set only one of ") + key + " and " + alias);
+    if (key_set) out = from_key;
+  };
+  auto read_int = [&](std::string_view k, int64_t& v) { node.read(k, v); };
+  auto read_dur = [&](std::string_view k, std::chrono::milliseconds& v) { node.read_duration(k, v); };
+  node.read("max_queue_size", config->max_queue_size);
+  read_either("schedule_delay", "timeout", config->schedule_delay, read_dur);
+  read_either("max_export_batch_size", "send_batch_size", config->max_export_batch_size, read_int);
+  node.read_duration("max_export_timeout", config->max_export_timeout);
+  // The Collector's hard cap. Batches here never exceed max_export_batch_size, so it only has to
+  // be consistent with it.
+  int64_t send_batch_max_size = 0;
+  node.read("send_batch_max_size", send_batch_max_size);
+  node.read_enum("when_full", config->when_full,
+                 {{"refuse", BatchConfig::WhenFull::refuse},
+                  {"block", BatchConfig::WhenFull::block},
+                  {"drop", BatchConfig::WhenFull::drop}});
+  node.read_duration("block_timeout", config->block_timeout);
+
+  node.check_range("max_queue_size", config->max_queue_size, 1, 100'000'000);
+  node.check_range("max_export_batch_size", config->max_export_batch_size, 1, 100'000'000);
+  if (config->max_export_batch_size > config->max_queue_size) {
+    node.error("max_export_batch_size", "must not exceed max_queue_size (" + std::to_string(config->max_queue_size) + ")");
+  }
+  if (send_batch_max_size != 0 && send_batch_max_size < config->max_export_batch_size) {
+    node.error("send_batch_max_size", "must be 0 or at least send_batch_size (" +
+                                          std::to_string(config->max_export_batch_size) + ")");
+  }
+  if (config->schedule_delay.count() <= 0) node.error("schedule_delay", "must be positive");
+  if (config->max_export_timeout.count() <= 0) node.error("max_export_timeout", "must be positive");
+  if (config->block_timeout.count() <= 0) node.error("block_timeout", "must be positive");
+  node.finish();
+  return config;
+}
+
+ProcessorPtr BatchProcessorFactory::create(const ComponentId& id, const ComponentConfig& config, Signal signal,
+                                           ConsumerPtr next, Host& host) const {
+  return std::make_shared<BatchProcessor>(id, signal, static_cast<const BatchConfig&>(config), std::move(next), host);
+}
+
+}  // namespace otlpd

@@ -1,0 +1,25 @@
+// Consumer: the one interface that carries data between components.
+#pragma once
+
+#include <memory>
+
+#include "pipeline/batch.h"
+#include "pipeline/status.h"
+
+namespace otlpd {
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+
+  // Hands a share of `batch` to this consumer. Called from any thread (receiver I/O threads, gRPC
+  // threads, a batch stage); implementations are thread-safe. Never blocks on network I/O; may wait
+  // a bounded time only where configured (batch `when_full: block`).
+  // OK: otlpd is now responsible for the data (partial(): except the counted rejected items).
+  // A retryable error: nothing of `batch` was kept, the caller may offer it again later.
+  virtual Status consume(BatchPtr batch) = 0;
+};
+
+using ConsumerPtr = std::shared_ptr<Consumer>;
+
+}  // namespace otlpd

@@ -1,0 +1,33 @@
+#include "pipeline/fanout.h"
+
+#include <spdlog/spdlog.h>
+
+namespace otlpd {
+
+FanOut::FanOut(std::vector<Target> targets) : targets_(std::move(targets)) {}
+
+Status FanOut::consume(BatchPtr batch) {
+  if (targets_.size() == 1) return targets_[0].consumer->consume(std::move(batch));
+  bool any_accepted = false;
+  Status first_refusal;
+  uint64_t rejected = 0;
+  std::string rejected_message;
+  for (const auto& target : targets_) {
+    Status s = target.consumer->consume(batch);
+    if (s.is_ok()) {
+      any_accepted = true;
+      if (s.rejected_items() > rejected) {
+        rejected = s.rejected_items();
+        rejected_message = s.message();
+      }
+      continue;
+    }
+    spdlog::warn("{} refused {} {}: {}", target.name, batch->items, otlp::item_name(batch->signal), s.to_string());
+    if (first_refusal.is_ok()) first_refusal = s;
+  }
+  if (!any_accepted) return first_refusal;
+  if (rejected > 0) return Status::partial(rejected, std::move(rejected_message));
+  return Status::ok();
+}
+
+}  // namespace otlpd

@@ -1,0 +1,31 @@
+// FanOut: hands one batch to several consumers (a pipeline's exporters, or the pipelines fed by
+// one receiver). The batch is shared, not copied. Thread-safe: the consumer list is fixed at
+// construction.
+//
+// A consumer that refuses does not hold back the others: its refusal is logged and counted by the
+// consumer itself. The batch counts as accepted when at least one consumer took it; when all refuse,
+// the first refusal is returned so the client retries and nothing is lost.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pipeline/consumer.h"
+
+namespace otlpd {
+
+class FanOut : public Consumer {
+ public:
+  struct Target {
+    std::string name;  // for log messages, e.g. "exporter otlp/backend"
+    ConsumerPtr consumer;
+  };
+  explicit FanOut(std::vector<Target> targets);
+
+  Status consume(BatchPtr batch) override;
+
+ private:
+  std::vector<Target> targets_;
+};
+
+}  // namespace otlpd

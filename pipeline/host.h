@@ -1,0 +1,19 @@
+// Host: what every component is given at creation. Owned by the daemon; outlives all components.
+#pragma once
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace otlpd {
+
+class Telemetry;
+
+struct Host {
+  // The shared I/O pool (service.runtime.worker_threads threads). Components post work and arm
+  // timers here, each on its own strand.
+  boost::asio::io_context& io;
+  Telemetry& telemetry;
+};
+
+}  // namespace otlpd

@@ -1,0 +1,53 @@
+// Telemetry: otlpd's own counters (accepted, refused, dropped, sent, failed, pool hits...).
+//
+// A counter is created once at component construction (takes a mutex) and then updated lock-free
+// from any thread. Counters live as long as the Telemetry object, which outlives every component.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace otlpd {
+
+class Counter {
+ public:
+  void add(uint64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+class Telemetry {
+ public:
+  using Labels = std::map<std::string, std::string>;
+
+  // Returns the counter for (name, labels), creating it at zero; the reference stays valid.
+  Counter& counter(const std::string& name, const Labels& labels = {});
+  // 0 when no such counter exists.
+  uint64_t value(const std::string& name, const Labels& labels = {}) const;
+
+  struct Sample {
+    std::string name;
+    Labels labels;
+    uint64_t value;
+  };
+  std::vector<Sample> snapshot() const;
+
+ private:
+  struct Entry {
+    std::string name;
+    Labels labels;
+    Counter counter;
+  };
+  mutable std::mutex mu_;
+  std::deque<Entry> entries_;  // deque: references to elements survive growth
+  std::map<std::pair<std::string, Labels>, Counter*> index_;
+};
+
+}  // namespace otlpd

@@ -1,0 +1,48 @@
+#include "receivers/otlp/export_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "otlp/wire.h"
+
+namespace otlpd {
+
+ExportHandler::ExportHandler(ComponentId receiver, ReceiverConsumers consumers, Telemetry& telemetry)
+    : id_(std::move(receiver)), consumers_(std::move(consumers)) {
+  for (Transport t : {Transport::grpc, Transport::http}) {
+    for (Signal s : {Signal::traces, Signal::metrics, Signal::logs}) {
+      Telemetry::Labels labels{{"receiver", id_.str()},
+                               {"transport", t == Transport::grpc ? "grpc" : "http"},
+                               {"signal", std::string(otlp::signal_name(s))}};
+      counters(t, s) = Counters{&telemetry.counter("otlpd_receiver_accepted_items", labels),
+                                &telemetry.counter("otlpd_receiver_refused_items", labels),
+                                &telemetry.counter("otlpd_receiver_rejected_items", labels),
+                                &telemetry.counter("otlpd_receiver_malformed_requests", labels)};
+    }
+  }
+}
+
+Status ExportHandler::handle(Transport transport, Signal signal, std::string&& request) {
+  Consumer* consumer = consumers_.get(signal);
+  if (!consumer) {
+    return Status::not_found("receiver " + id_.str() + " feeds no " + std::string(otlp::signal_name(signal)) +
+                             " pipeline");
+  }
+  Counters& c = counters(transport, signal);
+  otlp::WalkResult walk = otlp::count_items(signal, request);
+  if (!walk.ok) {
+    c.malformed->add(1);
+    spdlog::debug("receiver {}: malformed {} request: {}", id_.str(), otlp::signal_name(signal), walk.error);
+    return Status::invalid_argument("malformed " + std::string(otlp::signal_name(signal)) + " request: " + walk.error);
+  }
+  const size_t items = walk.items;
+  Status s = consumer->consume(make_batch(signal, std::move(request), items));
+  if (s.is_ok()) {
+    c.accepted->add(items - s.rejected_items());
+    c.rejected->add(s.rejected_items());
+  } else {
+    c.refused->add(items);
+  }
+  return s;
+}
+
+}  // namespace otlpd

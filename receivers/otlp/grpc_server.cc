@@ -1,0 +1,165 @@
+#include "receivers/otlp/grpc_server.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <spdlog/spdlog.h>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace otlpd {
+
+namespace {
+
+std::optional<otlp::Signal> signal_for_method(const std::string& method) {
+  if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") return otlp::Signal::traces;
+  if (method == "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") return otlp::Signal::metrics;
+  if (method == "/opentelemetry.proto.collector.logs.v1.LogsService/Export") return otlp::Signal::logs;
+  return std::nullopt;
+}
+
+// The Export<Signal>ServiceResponse: empty on full success, partial_success otherwise.
+std::string response_bytes(otlp::Signal signal, const Status& s) {
+  if (s.rejected_items() == 0) return {};
+  namespace col = opentelemetry::proto::collector;
+  switch (signal) {
+    case otlp::Signal::traces: {
+      col::trace::v1::ExportTraceServiceResponse r;
+      r.mutable_partial_success()->set_rejected_spans(static_cast<int64_t>(s.rejected_items()));
+      r.mutable_partial_success()->set_error_message(s.message());
+      return r.SerializeAsString();
+    }
+    case otlp::Signal::metrics: {
+      col::metrics::v1::ExportMetricsServiceResponse r;
+      r.mutable_partial_success()->set_rejected_data_points(static_cast<int64_t>(s.rejected_items()));
+      r.mutable_partial_success()->set_error_message(s.message());
+      return r.SerializeAsString();
+    }
+    case otlp::Signal::logs: {
+      col::logs::v1::ExportLogsServiceResponse r;
+      r.mutable_partial_success()->set_rejected_log_records(static_cast<int64_t>(s.rejected_items()));
+      r.mutable_partial_success()->set_error_message(s.message());
+      return r.SerializeAsString();
+    }
+  }
+  return {};
+}
+
+// A refusal carries google.rpc.RetryInfo in grpc-status-details-bin, as OTLP asks for retryable
+// RESOURCE_EXHAUSTED / UNAVAILABLE answers.
+grpc::Status to_grpc(const Status& s) {
+  auto code = static_cast<grpc::StatusCode>(grpc_code(s));
+  if (s.retry_after().count() <= 0) return grpc::Status(code, s.message());
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(s.retry_after().count() / 1000);
+  retry.mutable_retry_delay()->set_nanos(static_cast<int32_t>((s.retry_after().count() % 1000) * 1'000'000));
+  google::rpc::Status details;
+  details.set_code(static_cast<int32_t>(code));
+  details.set_message(s.message());
+  details.add_details()->PackFrom(retry);
+  return grpc::Status(code, s.message(), details.SerializeAsString());
+}
+
+}  // namespace
+
+// One reactor per call: read the single request message, answer, finish.
+class ExportReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  ExportReactor(grpc::GenericCallbackServerContext* ctx, const GrpcServer::Handler& handler,
+                const GrpcServer::Serves& serves)
+      : handler_(handler) {
+    auto signal = signal_for_method(ctx->method());
+    if (!signal || !serves(*signal)) {
+      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + ctx->method()));
+      return;
+    }
+    signal_ = *signal;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+      return;
+    }
+    std::string payload;
+    std::vector<grpc::Slice> slices;
+    if (!request_.Dump(&slices).ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
+      return;
+    }
+    payload.reserve(request_.Length());
+    for (const auto& slice : slices) payload.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    request_.Clear();
+    Status s = handler_(signal_, std::move(payload));
+    if (!s.is_ok()) {
+      Finish(to_grpc(s));
+      return;
+    }
+    std::string body = response_bytes(signal_, s);
+    grpc::Slice slice(body);
+    response_ = grpc::ByteBuffer(&slice, 1);
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  const GrpcServer::Handler& handler_;
+  otlp::Signal signal_ = otlp::Signal::traces;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+};
+
+class GrpcServer::Service final : public grpc::CallbackGenericService {
+ public:
+  Service(const GrpcServer::Handler& handler, const GrpcServer::Serves& serves) : handler_(handler), serves_(serves) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    return new ExportReactor(ctx, handler_, serves_);
+  }
+
+ private:
+  const GrpcServer::Handler& handler_;
+  const GrpcServer::Serves& serves_;
+};
+
+GrpcServer::GrpcServer(GrpcServerSettings settings, Handler handler, Serves serves)
+    : settings_(std::move(settings)), handler_(std::move(handler)), serves_(std::move(serves)) {}
+
+GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
+
+Status GrpcServer::start() {
+  service_ = std::make_unique<Service>(handler_, serves_);
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(settings_.endpoint, grpc::InsecureServerCredentials(), &selected_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(settings_.max_recv_msg_size_mib * 1024 * 1024));
+  if (settings_.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, static_cast<int>(settings_.max_concurrent_streams));
+  }
+  // A second otlpd on the same port must fail, not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterCallbackGenericService(service_.get());
+  auto server = builder.BuildAndStart();
+  if (!server || selected_port == 0) {
+    return Status::unavailable("cannot listen for gRPC on " + settings_.endpoint);
+  }
+  server_ = std::move(server);
+  port_ = static_cast<uint16_t>(selected_port);
+  return Status::ok();
+}
+
+void GrpcServer::shutdown(Clock::time_point deadline) {
+  if (!server_) return;
+  auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
+  server_->Shutdown(wall_deadline);
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace otlpd

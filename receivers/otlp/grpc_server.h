@@ -1,0 +1,57 @@
+// GrpcServer: the OTLP/gRPC side of the `otlp` receiver.
+//
+// Serves TraceService/Export, MetricsService/Export and LogsService/Export as a generic (raw
+// bytes) service: request messages arrive as the client's serialized bytes (gRPC has already
+// undone message compression) and are never parsed into message objects here. Requests are
+// handled on gRPC's callback threads; the handler must not block on I/O.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pipeline/component.h"
+#include "pipeline/status.h"
+#include "otlp/signal.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace otlpd {
+
+struct GrpcServerSettings {
+  std::string endpoint = "localhost:4317";  // host:port; port 0 picks a free one
+  int64_t max_recv_msg_size_mib = 4;        // larger messages get RESOURCE_EXHAUSTED
+  int64_t max_concurrent_streams = 0;       // per connection; 0 = gRPC's default
+};
+
+class GrpcServer {
+ public:
+  // Called on a gRPC thread with the request bytes; returns the pipeline's answer.
+  using Handler = std::function<Status(otlp::Signal signal, std::string&& request)>;
+  // `serves` tells which signals have a pipeline; the others answer UNIMPLEMENTED.
+  using Serves = std::function<bool(otlp::Signal)>;
+
+  GrpcServer(GrpcServerSettings settings, Handler handler, Serves serves);
+  ~GrpcServer();
+
+  // Binds and starts serving; an error names the endpoint when binding fails.
+  Status start();
+  uint16_t port() const { return port_; }
+  // Stops accepting calls and waits for in-flight calls until `deadline`. Idempotent.
+  void shutdown(Clock::time_point deadline);
+
+ private:
+  class Service;
+  GrpcServerSettings settings_;
+  Handler handler_;
+  Serves serves_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace otlpd

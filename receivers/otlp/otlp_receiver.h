@@ -1,0 +1,56 @@
+// The `otlp` receiver: OTLP over gRPC and/or HTTP, configured like the Collector's:
+//
+//   receivers:
+//     otlp:
+//       protocols:
+//         grpc: {endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4}
+//         http: {endpoint: 127.0.0.1:4318, max_request_body_size: 20971520, traces_url_path: /v1/traces}
+//
+// A protocol runs only when its key is present. Both transports hand request bytes to one
+// ExportHandler, which offers them to the pipelines.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "pipeline/registry.h"
+#include "receivers/otlp/grpc_server.h"
+#include "receivers/otlp/http_server.h"
+
+namespace otlpd {
+
+struct OtlpReceiverConfig : ComponentConfig {
+  std::optional<GrpcServerSettings> grpc;
+  std::optional<HttpServerSettings> http;
+};
+
+class ExportHandler;
+
+class OtlpReceiver : public Receiver {
+ public:
+  OtlpReceiver(ComponentId id, const OtlpReceiverConfig& config, ReceiverConsumers consumers, Host& host);
+  ~OtlpReceiver() override;
+
+  Status start() override;
+  void shutdown(Clock::time_point deadline) override;
+
+  // Bound ports after start() (0 when the protocol is off); useful with port 0 in tests.
+  uint16_t grpc_port() const;
+  uint16_t http_port() const;
+
+ private:
+  const ComponentId id_;
+  std::unique_ptr<ExportHandler> handler_;
+  std::unique_ptr<GrpcServer> grpc_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+class OtlpReceiverFactory : public ReceiverFactory {
+ public:
+  std::string_view type() const override { return "otlp"; }
+  ComponentConfigPtr parse(config::Node& node) const override;
+  ReceiverPtr create(const ComponentId& id, const ComponentConfig& config, ReceiverConsumers next,
+                     Host& host) const override;
+};
+
+}  // namespace otlpd

@@ -1,0 +1,258 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "config/node.h"
+#include "config/service_config.h"
+#include "daemon/builtins.h"
+#include "pipeline/batch_processor.h"
+
+using namespace otlpd;
+
+namespace {
+
+struct Loaded {
+  bool ok;
+  ServiceConfig config;
+  config::Errors errors;
+};
+
+Loaded load(const std::string& yaml) {
+  Registry registry;
+  register_builtins(registry);
+  Loaded l;
+  l.ok = parse_service_config(yaml, registry, &l.config, &l.errors);
+  return l;
+}
+
+bool has_error(const config::Errors& errors, const std::string& path, const std::string& fragment) {
+  for (const auto& e : errors.list()) {
+    if (e.path == path && e.message.find(fragment) != std::string::npos) return true;
+  }
+  return false;
+}
+
+const char* kValid = R"(
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+      http:
+        endpoint: 127.0.0.1:4318
+processors:
+  batch:
+  batch/fast:
+    schedule_delay: 200ms
+    max_export_batch_size: 100
+exporters:
+  debug:
+    verbosity: detailed
+  otlp/backend:
+    endpoint: backend:4317
+    tls:
+      insecure: true
+service:
+  telemetry:
+    logs:
+      level: debug
+  runtime:
+    worker_threads: 3
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [debug, otlp/backend]
+    traces/fast:
+      receivers: [otlp]
+      processors: [batch/fast]
+      exporters: [otlp/backend]
+    logs:
+      receivers: [otlp]
+      exporters: [debug]
+)";
+
+}  // namespace
+
+TEST_CASE("a valid config is parsed into pipelines and component configs", "[config]") {
+  Loaded l = load(kValid);
+  INFO(l.errors.to_string());
+  REQUIRE(l.ok);
+  CHECK(l.config.log_level == "debug");
+  CHECK(l.config.worker_threads == 3);
+  REQUIRE(l.config.pipelines.size() == 3);  // in the file's order
+  const auto& logs = l.config.pipelines[2];
+  CHECK(logs.name == "logs");
+  CHECK(logs.signal == Signal::logs);
+  CHECK(logs.processors.empty());
+  CHECK(l.config.pipelines[1].name == "traces/fast");
+  const auto& traces = l.config.pipelines[0];
+  CHECK(traces.name == "traces");
+  REQUIRE(traces.exporters.size() == 2);
+  CHECK(traces.exporters[1].type == "otlp");
+  CHECK(traces.exporters[1].name == "backend");
+  const auto& fast = static_cast<const BatchConfig&>(*l.config.processors.at("batch/fast").config);
+  CHECK(fast.schedule_delay == std::chrono::milliseconds(200));
+  CHECK(fast.max_export_batch_size == 100);
+  const auto& defaults = static_cast<const BatchConfig&>(*l.config.processors.at("batch").config);
+  CHECK(defaults.max_queue_size == 2048);
+  CHECK(defaults.schedule_delay == std::chrono::seconds(5));
+  CHECK(defaults.max_export_batch_size == 512);
+  CHECK(defaults.max_export_timeout == std::chrono::seconds(30));
+  CHECK(defaults.when_full == BatchConfig::WhenFull::refuse);
+}
+
+TEST_CASE("every error is reported at once with its path", "[config]") {
+  Loaded l = load(R"(
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:4317
+        max_recv_msg_size_mib: lots
+      websocket: {}
+  kafka: {}
+processors:
+  batch:
+    schedule_delay: 5 parsecs
+    when_full: explode
+    colour: blue
+exporters:
+  otlp:
+    tls:
+      insecure: maybe
+  debug:
+    verbosity: loud
+service:
+  pipelines:
+    traces:
+      receivers: [otlp, zipkin]
+      processors: [batch, batch]
+      exporters: [debug]
+    spans:
+      receivers: [otlp]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+unknown_top: 1
+)");
+  CHECK_FALSE(l.ok);
+  INFO(l.errors.to_string());
+  CHECK(has_error(l.errors, "receivers.otlp.protocols.grpc.max_recv_msg_size_mib", "expected an integer"));
+  CHECK(has_error(l.errors, "receivers.otlp.protocols.websocket", "unknown protocol"));
+  CHECK(has_error(l.errors, "receivers.kafka", "unknown receiver type \"kafka\""));
+  CHECK(has_error(l.errors, "processors.batch.schedule_delay", "invalid duration \"5 parsecs\""));
+  CHECK(has_error(l.errors, "processors.batch.when_full", "expected one of: refuse, block, drop"));
+  CHECK(has_error(l.errors, "processors.batch.colour", "unknown key"));
+  CHECK(has_error(l.errors, "exporters.otlp.endpoint", "required"));
+  CHECK(has_error(l.errors, "exporters.otlp.tls.insecure", "expected true or false"));
+  CHECK(has_error(l.errors, "exporters.debug.verbosity", "invalid value \"loud\""));
+  CHECK(has_error(l.errors, "service.pipelines.traces.receivers[1]", "receiver \"zipkin\" which is not configured"));
+  CHECK(has_error(l.errors, "service.pipelines.traces.processors[1]", "listed twice"));
+  CHECK(has_error(l.errors, "service.pipelines.spans", "pipeline name must be traces, metrics or logs"));
+  CHECK(has_error(l.errors, "service.pipelines.metrics.exporters", "at least one exporter is required"));
+  CHECK(has_error(l.errors, "unknown_top", "unknown key"));
+  CHECK(l.errors.size() == 14);
+}
+
+TEST_CASE("the Collector's batch keys are aliases, and one name per setting is allowed", "[config]") {
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: }}}
+processors:
+  batch:
+    timeout: 1s
+    send_batch_size: 8192
+    send_batch_max_size: 10000
+    max_queue_size: 20000
+  batch/both:
+    schedule_delay: 1s
+    timeout: 2s
+exporters: {debug: }
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [debug]}
+)");
+  CHECK_FALSE(l.ok);
+  CHECK(has_error(l.errors, "processors.batch/both.timeout", "set only one of schedule_delay and timeout"));
+  CHECK(l.errors.size() == 1);
+  const auto& b = static_cast<const BatchConfig&>(*l.config.processors.at("batch").config);
+  CHECK(b.schedule_delay == std::chrono::seconds(1));
+  CHECK(b.max_export_batch_size == 8192);
+}
+
+TEST_CASE("environment references are expanded in values", "[config]") {
+  setenv("OTLPD_TEST_ENDPOINT", "collector.example:4317", 1);
+  setenv("OTLPD_TEST_LEVEL", "warn", 1);
+  unsetenv("OTLPD_TEST_UNSET");
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: {endpoint: "${env:OTLPD_TEST_ENDPOINT}"}}}}
+exporters:
+  otlp:
+    endpoint: ${OTLPD_TEST_ENDPOINT}
+    headers:
+      price: "$$5${OTLPD_TEST_UNSET}"
+service:
+  telemetry: {logs: {level: "${env:OTLPD_TEST_LEVEL}"}}
+  pipelines:
+    logs: {receivers: [otlp], exporters: [otlp]}
+)");
+  INFO(l.errors.to_string());
+  REQUIRE(l.ok);
+  CHECK(l.config.log_level == "warn");
+}
+
+TEST_CASE("malformed environment references and YAML are errors", "[config]") {
+  Loaded bad_ref = load("receivers: {otlp: {protocols: {grpc: {endpoint: \"${env:1BAD}\"}}}}\n");
+  CHECK(has_error(bad_ref.errors, "receivers.otlp.protocols.grpc.endpoint", "invalid environment variable name"));
+  Loaded bad_yaml = load("receivers: [unclosed\n");
+  CHECK_FALSE(bad_yaml.ok);
+  REQUIRE(bad_yaml.errors.size() == 1);
+  CHECK(bad_yaml.errors.list()[0].message.rfind("invalid YAML", 0) == 0);
+  Loaded empty = load("");
+  CHECK(has_error(empty.errors, "", "the config is empty"));
+  Loaded no_service = load("receivers: {otlp: {protocols: {grpc: }}}\n");
+  CHECK(has_error(no_service.errors, "service", "required"));
+  Loaded extension = load(R"(
+extensions: {health_check: }
+receivers: {otlp: {protocols: {grpc: }}}
+exporters: {debug: }
+service:
+  extensions: [health_check]
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+)");
+  CHECK(has_error(extension.errors, "extensions.health_check", "unknown extension type"));
+  CHECK(has_error(extension.errors, "service.extensions", "extension \"health_check\" is not configured"));
+}
+
+TEST_CASE("durations accept units from ns to h", "[config]") {
+  using std::chrono::milliseconds;
+  milliseconds d{};
+  CHECK(config::parse_duration("200ms", &d));
+  CHECK(d == milliseconds(200));
+  CHECK(config::parse_duration("5s", &d));
+  CHECK(d == milliseconds(5000));
+  CHECK(config::parse_duration("1.5s", &d));
+  CHECK(d == milliseconds(1500));
+  CHECK(config::parse_duration("1m", &d));
+  CHECK(d == milliseconds(60000));
+  CHECK(config::parse_duration("2h", &d));
+  CHECK(d == milliseconds(7'200'000));
+  CHECK(config::parse_duration("0", &d));
+  CHECK(d == milliseconds(0));
+  CHECK_FALSE(config::parse_duration("5", &d));
+  CHECK_FALSE(config::parse_duration("s", &d));
+  CHECK_FALSE(config::parse_duration("-1s", &d));
+  CHECK_FALSE(config::parse_duration("1.2.3s", &d));
+  CHECK_FALSE(config::parse_duration("10 s", &d));
+}
+
+TEST_CASE("the shipped config is valid", "[config]") {
+  Registry registry;
+  register_builtins(registry);
+  ServiceConfig config;
+  config::Errors errors;
+  bool ok = load_service_config(OTLPD_SOURCE_DIR "/config/otlpd.yaml", registry, &config, &errors);
+  INFO(errors.to_string());
+  REQUIRE(ok);
+  CHECK(config.pipelines.size() == 3);
+}
