@@ -34,6 +34,12 @@ YAML::Node Node::lookup(std::string_view key) {
   return value;
 }
 
+bool Node::has(std::string_view key) const {
+  if (is_null()) return false;
+  const YAML::Node& map = yaml_;
+  return static_cast<bool>(map[std::string(key)]);
+}
+
 YAML::Node Node::scalar(std::string_view key) {
   YAML::Node node = lookup(key);
   if (node.IsNull()) return node;

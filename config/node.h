@@ -30,6 +30,9 @@ class Node {
   const std::string& path() const { return path_; }
   Errors& errors() const { return *errors_; }
 
+  // Whether the key is written (even as null); does not mark it known.
+  bool has(std::string_view key) const;
+
   void read(std::string_view key, std::string& out);
   void read(std::string_view key, bool& out);
   void read(std::string_view key, int64_t& out);

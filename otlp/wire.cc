@@ -267,7 +267,7 @@ class Cutter {
     budget_ = max_;
   }
 
-  const Schema& schema_;
+  const Schema schema_;
   size_t budget_;
   const size_t max_;
   std::vector<Piece>* out_;

@@ -60,6 +60,7 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
   bool handing_off = false;
   bool timer_armed = false;
   bool stopping = false;
+  BatchPtr offering;  // ready.front() while hand_off() has it downstream
   Clock::time_point head_first_offered{};
   std::chrono::milliseconds offer_backoff{0};
 
@@ -200,10 +201,12 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
           return;
         }
         head = ready.front();
+        offering = head;
         if (head_first_offered == Clock::time_point{}) head_first_offered = Clock::now();
       }
       Status s = next->consume(head);
       std::lock_guard lock(mu);
+      offering.reset();
       if (!s.is_ok() && s.retryable() && Clock::now() < head_first_offered + config.max_export_timeout && !stopping) {
         // Downstream is full: keep the batch (the queue fills and clients are refused) and re-offer.
         offer_backoff = std::clamp(offer_backoff * 2, kRetryOfferMin, kRetryOfferMax);
@@ -236,12 +239,18 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
       changed.notify_all();
     }
     changed.wait_until(lock, deadline, [&] { return queued == 0; });
-    if (queued > 0) {
-      dropped_items.add(queued);
-      spdlog::error("processor {}: shutdown deadline passed with {} {} not handed on; dropped", id.str(), queued,
+    // The batch being offered right now stays: hand_off() settles it when downstream answers.
+    const size_t keep = offering ? 1 : 0;
+    size_t dropped = open_items;
+    while (ready.size() > keep) {
+      dropped += ready.back()->items;
+      ready.pop_back();
+    }
+    if (dropped > 0) {
+      dropped_items.add(dropped);
+      queued -= dropped;
+      spdlog::error("processor {}: shutdown deadline passed with {} {} not handed on; dropped", id.str(), dropped,
                     otlp::item_name(signal));
-      ready.clear();
-      queued = 0;
     }
     lock.unlock();
     asio::post(strand, [self = shared_from_this()] {
@@ -268,21 +277,17 @@ size_t BatchProcessor::queued_items() const {
 ComponentConfigPtr BatchProcessorFactory::parse(config::Node& node) const {
   auto config = std::make_unique<BatchConfig>();
   // Each setting has the reference design's name and the Collector's name; only one may be set.
-  auto read_either = [&](const char* key, const char* alias, auto& out, auto reader) {
-    auto before = out;
-    reader(key, out);
-    auto from_key = out;
-    out = before;
-    reader(alias, out);
-    bool key_set = from_key != before, alias_set = out != before;
-    if (key_set && alias_set) node.error(alias, std::string("set only one of ") + key + " and " + alias);
-    if (key_set) out = from_key;
+  auto check_one_of = [&](const char* key, const char* alias) {
+    if (node.has(key) && node.has(alias)) node.error(alias, std::string("set only one of ") + key + " and " + alias);
   };
-  auto read_int = [&](std::string_view k, int64_t& v) { node.read(k, v); };
-  auto read_dur = [&](std::string_view k, std::chrono::milliseconds& v) { node.read_duration(k, v); };
+  check_one_of("schedule_delay", "timeout");
+  check_one_of("max_export_batch_size", "send_batch_size");
+  const char* batch_size_key = node.has("send_batch_size") ? "send_batch_size" : "max_export_batch_size";
   node.read("max_queue_size", config->max_queue_size);
-  read_either("schedule_delay", "timeout", config->schedule_delay, read_dur);
-  read_either("max_export_batch_size", "send_batch_size", config->max_export_batch_size, read_int);
+  node.read_duration("timeout", config->schedule_delay);
+  node.read_duration("schedule_delay", config->schedule_delay);
+  node.read("send_batch_size", config->max_export_batch_size);
+  node.read("max_export_batch_size", config->max_export_batch_size);
   node.read_duration("max_export_timeout", config->max_export_timeout);
   // The Collector's hard cap. Batches here never exceed max_export_batch_size, so it only has to
   // be consistent with it.
@@ -295,9 +300,9 @@ ComponentConfigPtr BatchProcessorFactory::parse(config::Node& node) const {
   node.read_duration("block_timeout", config->block_timeout);
 
   node.check_range("max_queue_size", config->max_queue_size, 1, 100'000'000);
-  node.check_range("max_export_batch_size", config->max_export_batch_size, 1, 100'000'000);
+  node.check_range(batch_size_key, config->max_export_batch_size, 1, 100'000'000);
   if (config->max_export_batch_size > config->max_queue_size) {
-    node.error("max_export_batch_size", "must not exceed max_queue_size (" + std::to_string(config->max_queue_size) + ")");
+    node.error(batch_size_key, "must not exceed max_queue_size (" + std::to_string(config->max_queue_size) + ")");
   }
   if (send_batch_max_size != 0 && send_batch_max_size < config->max_export_batch_size) {
     node.error("send_batch_max_size", "must be 0 or at least send_batch_size (" +

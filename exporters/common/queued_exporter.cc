@@ -104,8 +104,17 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
                    otlp::item_name(signal_), status.to_string(), attempt->retries, wait.count());
       auto timer = std::make_shared<asio::steady_timer>(host_.io, wait);
       timer->async_wait([self = shared_from_this(), attempt, timer](const boost::system::error_code&) {
-        // Also runs when cancelled by io_context shutdown; run_attempt then fails fast or completes.
-        self->run_attempt(attempt);
+        bool stopped;
+        {
+          std::lock_guard lock(self->mu_);
+          stopped = self->stopping_;
+        }
+        // The sender is shut down once stopping_ is set: no more sends.
+        if (stopped) {
+          self->finish_attempt(attempt, Status::unavailable("exporter shut down before the retry"));
+        } else {
+          self->run_attempt(attempt);
+        }
       });
       return;
     }

@@ -58,7 +58,6 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   size_t in_flight_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;
-  std::shared_ptr<bool> alive_;  // timers check it before touching `this`
 };
 
 }  // namespace otlpd

@@ -1,0 +1,186 @@
+// The otlpd binary as users run it: CLI exit codes, start on a config, drain on SIGTERM.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+
+namespace fs = std::filesystem;
+namespace col = opentelemetry::proto::collector;
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+// Runs otlpd to completion with `args`, capturing its output.
+Result run_otlpd(const std::string& args) {
+  std::string cmd = std::string(OTLPD_BINARY) + " " + args + " 2>&1";
+  Result r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+uint16_t free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+fs::path temp_dir() {
+  fs::path dir = fs::temp_directory_path() / ("otlpd-daemon-test-" + std::to_string(getpid()) + "-" +
+                                              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A running otlpd child process, killed if the test leaves early.
+class Daemon {
+ public:
+  Daemon(const fs::path& config, const fs::path& log) {
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log.c_str(), "w", stderr);
+      (void)f;
+      execl(OTLPD_BINARY, OTLPD_BINARY, "--config", config.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Sends SIGTERM and waits up to `timeout` for the exit code.
+  int terminate(std::chrono::seconds timeout) {
+    kill(pid_, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+    }
+    return -2;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("otlpd --version prints the version", "[daemon]") {
+  Result r = run_otlpd("--version");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == std::string("otlpd ") + OTLPD_VERSION + "\n");
+}
+
+TEST_CASE("otlpd validate accepts the shipped config", "[daemon]") {
+  Result r = run_otlpd("validate --config " OTLPD_SOURCE_DIR "/config/otlpd.yaml");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == OTLPD_SOURCE_DIR "/config/otlpd.yaml: valid\n");
+}
+
+TEST_CASE("otlpd validate lists every error and exits 1", "[daemon]") {
+  fs::path dir = temp_dir();
+  write_file(dir / "bad.yaml", R"(
+receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:4317}}}}
+processors: {batch: {schedule_delay: soon}}
+exporters: {debug: {verbosity: loud}}
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [debug]}
+)");
+  Result r = run_otlpd("validate --config " + (dir / "bad.yaml").string());
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("2 errors") != std::string::npos);
+  CHECK(r.output.find("processors.batch.schedule_delay: invalid duration \"soon\"") != std::string::npos);
+  CHECK(r.output.find("exporters.debug.verbosity: invalid value \"loud\"") != std::string::npos);
+  Result missing = run_otlpd("validate --config " + (dir / "missing.yaml").string());
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.output.find("cannot read config file") != std::string::npos);
+  Result no_args = run_otlpd("");
+  CHECK(no_args.exit_code == 2);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGTERM drains the batch stage and the exporters before exit", "[daemon]") {
+  fs::path dir = temp_dir();
+  const uint16_t port = free_port();
+  // A delay far beyond the test: the only way the spans reach the file is the shutdown drain.
+  write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) +
+                                     "}}}}\n"
+                                     "processors: {batch: {schedule_delay: 1h}}\n"
+                                     "exporters: {file: {path: " +
+                                     (dir / "out.jsonl").string() +
+                                     "}}\n"
+                                     "service:\n"
+                                     "  runtime: {worker_threads: 2}\n"
+                                     "  pipelines:\n"
+                                     "    traces: {receivers: [otlp], processors: [batch], exporters: [file]}\n");
+  Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
+
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+  auto stub = col::trace::v1::TraceService::NewStub(channel);
+  col::trace::v1::ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < 7; ++i) {
+    auto* span = ss->add_spans();
+    span->set_trace_id(std::string(16, 'a'));
+    span->set_span_id(std::string(7, 'b') + static_cast<char>('0' + i));
+    span->set_name("drained-" + std::to_string(i));
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  col::trace::v1::ExportTraceServiceResponse resp;
+  REQUIRE(stub->Export(&ctx, req, &resp).ok());
+
+  CHECK(daemon.terminate(std::chrono::seconds(15)) == 0);
+  std::string out = read_file(dir / "out.jsonl");
+  INFO(out);
+  INFO(read_file(dir / "otlpd.log"));
+  for (int i = 0; i < 7; ++i) {
+    CHECK(out.find("\"name\":\"drained-" + std::to_string(i) + "\"") != std::string::npos);
+  }
+  CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // one batch, one line
+  fs::remove_all(dir);
+}

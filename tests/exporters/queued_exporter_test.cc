@@ -1,0 +1,513 @@
+// Tests for QueuedExporter: the sending queue, retries with backoff, per-attempt deadlines, the
+// consumer limit, shutdown draining, and its counters. The protocol is a scripted fake Sender.
+#include "exporters/common/queued_exporter.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "pipeline/telemetry.h"
+#include "support/test_support.h"
+
+namespace otlpd {
+namespace {
+
+using namespace std::chrono_literals;
+using test::make_traces_request;
+using test::wait_until;
+
+// What the fake sender saw and will answer; shared between the test and the sender the exporter
+// owns, so it outlives either. Thread-safe.
+struct SenderScript {
+  struct Attempt {
+    BatchPtr batch;
+    Clock::time_point at;        // when send() was called
+    Clock::time_point deadline;  // the deadline it was given
+  };
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  Status start_status;
+  std::deque<Status> script;  // answers for the next attempts, in order
+  Status fallback;            // then this
+  bool hold = false;          // keep completions until released
+  std::deque<std::pair<Sender::Done, Status>> held;
+  std::vector<Attempt> attempts;
+  size_t in_flight = 0, max_in_flight = 0;
+  int shutdowns = 0;
+  size_t sends_after_shutdown = 0;
+
+  void set_script(std::vector<Status> statuses, Status then = Status::ok()) {
+    std::lock_guard lock(mu);
+    script.assign(statuses.begin(), statuses.end());
+    fallback = std::move(then);
+  }
+  void set_hold(bool h) {
+    std::lock_guard lock(mu);
+    hold = h;
+  }
+  size_t attempt_count() const {
+    std::lock_guard lock(mu);
+    return attempts.size();
+  }
+  size_t held_count() const {
+    std::lock_guard lock(mu);
+    return held.size();
+  }
+  std::vector<Attempt> attempts_copy() const {
+    std::lock_guard lock(mu);
+    return attempts;
+  }
+  // Completes the oldest held send with its scripted answer, or with `override_status`.
+  bool release_one(std::optional<Status> override_status = std::nullopt) {
+    Sender::Done done;
+    Status status;
+    {
+      std::lock_guard lock(mu);
+      if (held.empty()) return false;
+      done = std::move(held.front().first);
+      status = override_status ? *override_status : held.front().second;
+      held.pop_front();
+      --in_flight;
+    }
+    done(status);
+    return true;
+  }
+  void release_all() {
+    set_hold(false);
+    while (release_one()) {
+    }
+  }
+};
+
+class FakeSender : public Sender {
+ public:
+  explicit FakeSender(std::shared_ptr<SenderScript> s) : s_(std::move(s)) {}
+
+  Status start() override {
+    std::lock_guard lock(s_->mu);
+    return s_->start_status;
+  }
+
+  void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
+    Status status;
+    {
+      std::lock_guard lock(s_->mu);
+      s_->attempts.push_back({batch, Clock::now(), deadline});
+      if (s_->shutdowns > 0) ++s_->sends_after_shutdown;
+      status = s_->fallback;
+      if (!s_->script.empty()) {
+        status = s_->script.front();
+        s_->script.pop_front();
+      }
+      ++s_->in_flight;
+      s_->max_in_flight = std::max(s_->max_in_flight, s_->in_flight);
+      s_->cv.notify_all();
+      if (s_->hold) {
+        s_->held.emplace_back(std::move(done), status);
+        return;
+      }
+      --s_->in_flight;
+    }
+    done(status);
+  }
+
+  void shutdown() override {
+    std::lock_guard lock(s_->mu);
+    ++s_->shutdowns;
+  }
+
+ private:
+  std::shared_ptr<SenderScript> s_;
+};
+
+ExporterSettings fast_settings() {
+  ExporterSettings s;
+  s.timeout = 2s;
+  s.retry.initial_interval = 10ms;
+  s.retry.max_interval = 50ms;
+  s.retry.multiplier = 2.0;
+  s.retry.randomization_factor = 0;  // deterministic waits
+  s.retry.max_elapsed_time = 10s;
+  return s;
+}
+
+BatchPtr spans(size_t n, uint64_t first = 1) { return make_traces_request(1, 1, n, first).batch(); }
+
+struct ExporterFixture {
+  Telemetry telemetry;  // before the threads: handlers may touch counters until joined
+  test::IoThreads threads{2};
+  Host host{threads.io(), telemetry};
+  std::shared_ptr<SenderScript> sender = std::make_shared<SenderScript>();
+  std::shared_ptr<QueuedExporter> exporter;
+
+  ~ExporterFixture() {
+    if (exporter) {
+      sender->release_all();
+      exporter->shutdown(Clock::now() + 2s);
+      sender->release_all();
+    }
+  }
+
+  void create(const ExporterSettings& settings, bool start = true) {
+    exporter = std::make_shared<QueuedExporter>(ComponentId{"otlp", "test"}, Signal::traces, settings,
+                                                std::make_unique<FakeSender>(sender), host);
+    if (start) REQUIRE(exporter->start().is_ok());
+  }
+
+  uint64_t counter(const std::string& name) const {
+    return telemetry.value(name, {{"exporter", "otlp/test"}, {"signal", "traces"}});
+  }
+  uint64_t sent() const { return counter("otlpd_exporter_sent_items"); }
+  uint64_t failed() const { return counter("otlpd_exporter_send_failed_items"); }
+  uint64_t enqueue_failed() const { return counter("otlpd_exporter_enqueue_failed_items"); }
+  uint64_t retries() const { return counter("otlpd_exporter_retries"); }
+
+  bool idle(std::chrono::milliseconds timeout = 5000ms) {
+    return wait_until([&] { return exporter->pending() == 0; }, timeout);
+  }
+};
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: successful sends are counted", "[exporter]") {
+  create(fast_settings());
+  std::vector<BatchPtr> batches{spans(4, 1), spans(5, 5), spans(6, 10)};
+  for (const auto& b : batches) REQUIRE(exporter->consume(b).is_ok());
+  REQUIRE(idle());
+  CHECK(sent() == 15);
+  CHECK(failed() == 0);
+  CHECK(enqueue_failed() == 0);
+  CHECK(retries() == 0);
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 3);
+  std::set<const Batch*> sent_batches, given;
+  for (const auto& a : attempts) sent_batches.insert(a.batch.get());
+  for (const auto& b : batches) given.insert(b.get());
+  CHECK(sent_batches == given);  // each batch sent once, as the same object
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: consume before start and a failing start", "[exporter]") {
+  SECTION("not started") {
+    create(fast_settings(), /*start=*/false);
+    Status s = exporter->consume(spans(3));
+    CHECK(s.code() == Status::Code::unavailable);
+    CHECK(enqueue_failed() == 0);
+    CHECK(sender->attempt_count() == 0);
+  }
+  SECTION("the sender fails to start") {
+    sender->start_status = Status::invalid_argument("bad endpoint");
+    create(fast_settings(), /*start=*/false);
+    Status s = exporter->start();
+    CHECK(s.code() == Status::Code::invalid_argument);
+    CHECK(s.message() == "bad endpoint");
+    CHECK(exporter->consume(spans(3)).code() == Status::Code::unavailable);
+  }
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a retryable failure is retried with backoff until it succeeds",
+                 "[exporter][retry]") {
+  create(fast_settings());
+  sender->set_script({Status::unavailable("down", 0ms), Status::unavailable("down", 0ms),
+                      Status::resource_exhausted("busy", 0ms)});
+  BatchPtr batch = spans(7);
+  REQUIRE(exporter->consume(batch).is_ok());
+  REQUIRE(idle());
+
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 4);
+  for (const auto& a : attempts) CHECK(a.batch.get() == batch.get());
+  // initial_interval 10ms, multiplier 2, no jitter: waits of 10, 20, 40 ms (max_interval 50ms).
+  CHECK(attempts[1].at - attempts[0].at >= 10ms);
+  CHECK(attempts[2].at - attempts[1].at >= 20ms);
+  CHECK(attempts[3].at - attempts[2].at >= 40ms);
+  CHECK(retries() == 3);
+  CHECK(sent() == 7);
+  CHECK(failed() == 0);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: backoff jitter stays within randomization_factor",
+                 "[exporter][retry]") {
+  auto settings = fast_settings();
+  settings.retry.initial_interval = 40ms;
+  settings.retry.max_interval = 40ms;
+  settings.retry.randomization_factor = 0.5;
+  create(settings);
+  sender->set_script({Status::unavailable("down", 0ms), Status::unavailable("down", 0ms),
+                      Status::unavailable("down", 0ms)});
+  REQUIRE(exporter->consume(spans(2)).is_ok());
+  REQUIRE(idle());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 4);
+  for (size_t i = 1; i < attempts.size(); ++i) CHECK(attempts[i].at - attempts[i - 1].at >= 20ms);
+  CHECK(retries() == 3);
+  CHECK(sent() == 2);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a permanent failure is not retried", "[exporter][retry]") {
+  auto settings = fast_settings();
+  Status answer;
+  SECTION("invalid_argument") { answer = Status::invalid_argument("rejected by backend"); }
+  SECTION("too_large") { answer = Status::too_large("payload too big"); }
+  SECTION("retryable, but retry_on_failure disabled") {
+    settings.retry.enabled = false;
+    answer = Status::unavailable("down", 0ms);
+  }
+  create(settings);
+  sender->set_script({answer});
+  REQUIRE(exporter->consume(spans(7)).is_ok());
+  REQUIRE(idle());
+  REQUIRE(threads.barrier());
+  CHECK(sender->attempt_count() == 1);
+  CHECK(failed() == 7);
+  CHECK(retries() == 0);
+  CHECK(sent() == 0);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a batch is dropped once max_elapsed_time would be exceeded",
+                 "[exporter][retry]") {
+  auto settings = fast_settings();
+  settings.retry.initial_interval = 10ms;
+  settings.retry.max_interval = 20ms;
+  settings.retry.max_elapsed_time = 60ms;
+  create(settings);
+  sender->set_script({}, Status::unavailable("down", 0ms));
+  REQUIRE(exporter->consume(spans(7)).is_ok());
+  REQUIRE(wait_until([&] { return failed() == 7; }));
+  REQUIRE(idle());
+  REQUIRE(threads.barrier());
+  CHECK(sent() == 0);
+  // Waits are 10, 20, 20... ms: at most three fit in 60 ms.
+  CHECK(retries() >= 1);
+  CHECK(retries() <= 3);
+  CHECK(sender->attempt_count() == retries() + 1);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: the server's retry_after is honoured", "[exporter][retry]") {
+  create(fast_settings());
+  sender->set_script({Status::resource_exhausted("slow down", 300ms)});
+  REQUIRE(exporter->consume(spans(3)).is_ok());
+  REQUIRE(idle());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[1].at - attempts[0].at >= 300ms);
+  CHECK(retries() == 1);
+  CHECK(sent() == 3);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a full queue refuses with a retryable status", "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.queue_size = 2;
+  settings.queue.num_consumers = 1;
+  create(settings);
+  sender->set_hold(true);
+  BatchPtr b1 = spans(1, 1), b2 = spans(2, 2), b3 = spans(3, 4);
+  REQUIRE(exporter->consume(b1).is_ok());  // taken by the one consumer
+  REQUIRE(exporter->consume(b2).is_ok());  // queued
+  REQUIRE(exporter->consume(b3).is_ok());  // queued: the queue is full
+  Status s4 = exporter->consume(spans(4, 7));
+  CHECK(s4.code() == Status::Code::unavailable);
+  CHECK(s4.retryable());
+  CHECK(enqueue_failed() == 4);
+  CHECK(exporter->consume(spans(5, 11)).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 9);
+  CHECK(exporter->pending() == 3);
+
+  for (size_t i = 1; i <= 3; ++i) {
+    REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+    CHECK(sender->attempt_count() == i);
+    REQUIRE(sender->release_one());
+  }
+  REQUIRE(idle());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[0].batch.get() == b1.get());  // in order
+  CHECK(attempts[1].batch.get() == b2.get());
+  CHECK(attempts[2].batch.get() == b3.get());
+  CHECK(sent() == 6);
+  CHECK(sender->max_in_flight == 1);
+
+  // Room again.
+  sender->set_hold(false);
+  CHECK(exporter->consume(spans(4, 7)).is_ok());
+  REQUIRE(idle());
+  CHECK(sent() == 10);
+  CHECK(enqueue_failed() == 9);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a disabled queue takes only what a free consumer can send",
+                 "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.enabled = false;
+  settings.queue.num_consumers = 1;
+  create(settings);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(2)).is_ok());
+  CHECK(exporter->consume(spans(3)).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 3);
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  sender->release_all();
+  REQUIRE(idle());
+  CHECK(sent() == 2);
+  CHECK(exporter->consume(spans(3)).is_ok());
+  REQUIRE(idle());
+  CHECK(sent() == 5);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: at most num_consumers sends are in flight", "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 3;
+  settings.queue.queue_size = 10;
+  create(settings);
+  sender->set_hold(true);
+  for (size_t i = 1; i <= 5; ++i) REQUIRE(exporter->consume(spans(i)).is_ok());
+  CHECK(exporter->pending() == 5);
+
+  REQUIRE(wait_until([&] { return sender->held_count() == 3; }));
+  REQUIRE(threads.barrier());  // every attempt dispatched so far has called send()
+  CHECK(sender->attempt_count() == 3);
+  CHECK(exporter->pending() == 5);
+
+  REQUIRE(sender->release_one());
+  REQUIRE(wait_until([&] { return sender->attempt_count() == 4; }));
+  REQUIRE(threads.barrier());
+  CHECK(sender->attempt_count() == 4);
+  CHECK(sender->held_count() == 3);
+  CHECK(exporter->pending() == 4);
+
+  REQUIRE(sender->release_one());
+  REQUIRE(wait_until([&] { return sender->attempt_count() == 5; }));
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(wait_until([&] { return sender->held_count() > 0; }));
+    REQUIRE(sender->release_one());
+  }
+  REQUIRE(idle());
+  CHECK(sender->attempt_count() == 5);
+  CHECK(sender->max_in_flight == 3);
+  CHECK(sent() == 15);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: shutdown drains queued batches within the deadline",
+                 "[exporter][shutdown]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.queue_size = 10;
+  create(settings);
+  sender->set_hold(true);
+  for (size_t n : {2, 3, 4, 5}) REQUIRE(exporter->consume(spans(n)).is_ok());
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  CHECK(exporter->pending() == 4);
+
+  // Completes sends as they come, while the main thread is inside shutdown().
+  std::thread completer([&] {
+    for (int released = 0; released < 4;) {
+      if (!wait_until([&] { return sender->held_count() > 0; })) return;
+      if (sender->release_one()) ++released;
+    }
+  });
+  const auto deadline = Clock::now() + 5s;
+  exporter->shutdown(deadline);
+  const auto returned = Clock::now();
+  completer.join();
+
+  CHECK(returned < deadline);
+  CHECK(sent() == 14);
+  CHECK(failed() == 0);
+  CHECK(exporter->pending() == 0);
+  CHECK(sender->attempt_count() == 4);
+  {
+    std::lock_guard lock(sender->mu);
+    CHECK(sender->shutdowns == 1);
+    CHECK(sender->sends_after_shutdown == 0);
+  }
+  CHECK(exporter->consume(spans(1)).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 0);
+  exporter->shutdown(Clock::now() + 1s);  // idempotent
+  std::lock_guard lock(sender->mu);
+  CHECK(sender->shutdowns == 1);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: shutdown with a stuck sender returns by the deadline",
+                 "[exporter][shutdown]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.queue_size = 10;
+  create(settings);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(5, 1)).is_ok());
+  REQUIRE(exporter->consume(spans(6, 6)).is_ok());
+  REQUIRE(exporter->consume(spans(7, 12)).is_ok());
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+
+  const auto t0 = Clock::now();
+  exporter->shutdown(t0 + 200ms);
+  const auto took = Clock::now() - t0;
+  CHECK(took >= 200ms);
+  CHECK(took < 2s);
+  CHECK(failed() == 13);  // the two queued batches; the one in flight is still the sender's
+  CHECK(exporter->pending() == 1);
+  {
+    std::lock_guard lock(sender->mu);
+    CHECK(sender->shutdowns == 1);
+  }
+  CHECK(exporter->consume(spans(1)).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 0);
+
+  SECTION("the stuck send succeeds late") {
+    REQUIRE(sender->release_one(Status::ok()));
+    REQUIRE(idle());
+    CHECK(sent() == 5);
+    CHECK(failed() == 13);
+  }
+  SECTION("the stuck send fails late: no retry after shutdown") {
+    REQUIRE(sender->release_one(Status::unavailable("down", 0ms)));
+    REQUIRE(idle());
+    REQUIRE(threads.barrier());
+    CHECK(sent() == 0);
+    CHECK(failed() == 18);
+    CHECK(retries() == 0);
+    CHECK(sender->attempt_count() == 1);
+  }
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a retry waiting at shutdown does not send after the sender shut down",
+                 "[exporter][shutdown]") {
+  auto settings = fast_settings();
+  settings.retry.initial_interval = 300ms;
+  settings.retry.max_interval = 300ms;
+  create(settings);
+  sender->set_script({}, Status::unavailable("down", 0ms));
+  REQUIRE(exporter->consume(spans(7)).is_ok());
+  REQUIRE(wait_until([&] { return retries() == 1; }));  // the first attempt failed; a retry is waiting
+
+  exporter->shutdown(Clock::now() + 50ms);
+  REQUIRE(wait_until([&] { return failed() == 7; }, 3000ms));
+  REQUIRE(idle());
+  REQUIRE(threads.barrier());
+  CHECK(sent() == 0);
+  std::lock_guard lock(sender->mu);
+  CHECK(sender->shutdowns == 1);
+  CHECK(sender->sends_after_shutdown == 0);
+  CHECK(sender->attempts.size() == 1);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: each attempt's deadline is now + timeout", "[exporter]") {
+  auto settings = fast_settings();
+  settings.timeout = 2s;
+  create(settings);
+  sender->set_script({Status::unavailable("down", 0ms)});
+  const auto before = Clock::now();
+  REQUIRE(exporter->consume(spans(3)).is_ok());
+  REQUIRE(idle());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 2);
+  // Set just before send() was called: not earlier than consume() + timeout, not later than send() + timeout.
+  CHECK(attempts[0].deadline >= before + 2s);
+  CHECK(attempts[0].deadline <= attempts[0].at + 2s);
+  // A retry gets a fresh deadline, after the 10 ms backoff.
+  CHECK(attempts[1].deadline >= attempts[0].at + 10ms + 2s);
+  CHECK(attempts[1].deadline <= attempts[1].at + 2s);
+}
+
+}  // namespace
+}  // namespace otlpd
