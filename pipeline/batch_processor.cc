@@ -3,32 +3,25 @@
 #include <algorithm>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include "otlp/wire.h"
 
 namespace otlpd {
 
-namespace asio = boost::asio;
-
 namespace {
 constexpr std::chrono::milliseconds kRetryOfferMin{50};
 constexpr std::chrono::milliseconds kRetryOfferMax{1000};
 }  // namespace
 
-struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl> {
+struct BatchProcessor::Impl {
   Impl(ComponentId id_, Signal signal_, BatchConfig config_, ConsumerPtr next_, Host& host)
       : id(std::move(id_)),
         signal(signal_),
         config(config_),
         next(std::move(next_)),
-        strand(asio::make_strand(host.io)),
-        delay_timer(strand),
-        offer_timer(strand),
         labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}},
         accepted_items(host.telemetry.counter("otlpd_processor_accepted_items", labels)),
         refused_items(host.telemetry.counter("otlpd_processor_refused_items", labels)),
@@ -40,9 +33,6 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
   const Signal signal;
   const BatchConfig config;
   const ConsumerPtr next;
-  asio::strand<asio::io_context::executor_type> strand;
-  asio::steady_timer delay_timer;  // strand only
-  asio::steady_timer offer_timer;  // strand only
   Telemetry::Labels labels;
   Counter& accepted_items;
   Counter& refused_items;
@@ -50,19 +40,21 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
   Counter& batches_by_size;
   Counter& batches_by_time;
 
-  mutable std::mutex mu;  // guards everything below
-  std::condition_variable changed;
+  mutable std::mutex mu;            // guards everything below
+  std::condition_variable changed;  // room freed or stage emptied: blocked callers, shutdown
+  std::condition_variable wake;     // work for the worker
   std::string open_payload;
   size_t open_items = 0;
   Clock::time_point open_since;
   std::deque<BatchPtr> ready;
-  size_t queued = 0;  // open + ready items
-  bool handing_off = false;
-  bool timer_armed = false;
-  bool stopping = false;
-  BatchPtr offering;  // ready.front() while hand_off() has it downstream
+  size_t queued = 0;                // open + ready items
+  BatchPtr offering;                // ready.front() while the worker has it downstream
   Clock::time_point head_first_offered{};
+  Clock::time_point reoffer_at{};
   std::chrono::milliseconds offer_backoff{0};
+  bool stopping = false;
+  bool abandoned = false;           // shutdown deadline passed: the worker exits
+  Clock::time_point give_up_at = Clock::time_point::max();
 
   size_t max_batch() const { return static_cast<size_t>(config.max_export_batch_size); }
 
@@ -80,29 +72,25 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
     open_items = 0;
   }
 
+  void add_open_locked(std::string_view bytes, size_t items) {
+    if (open_items == 0) open_since = Clock::now();
+    open_payload.append(bytes);
+    open_items += items;
+    if (open_items >= max_batch()) {
+      seal_open_locked();
+      batches_by_size.add(1);
+    }
+  }
+
   // Under mu. Appends a request, cutting it where the open batch fills up.
   void append_locked(const BatchPtr& batch) {
     const size_t room = max_batch() - open_items;
     if (batch->items <= room) {
-      if (open_items == 0) open_since = Clock::now();
-      open_payload.append(batch->payload);
-      open_items += batch->items;
+      add_open_locked(batch->payload, batch->items);
     } else {
       std::vector<otlp::Piece> pieces;
       otlp::split_items(signal, batch->payload, room, max_batch(), &pieces);
-      for (auto& piece : pieces) {
-        if (open_items == 0) open_since = Clock::now();
-        open_payload.append(piece.bytes);
-        open_items += piece.items;
-        if (open_items >= max_batch()) {
-          seal_open_locked();
-          batches_by_size.add(1);
-        }
-      }
-    }
-    if (open_items >= max_batch()) {
-      seal_open_locked();
-      batches_by_size.add(1);
+      for (const auto& piece : pieces) add_open_locked(piece.bytes, piece.items);
     }
     queued += batch->items;
   }
@@ -135,113 +123,85 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
       }
     }
     const bool was_empty = open_items == 0;
+    const size_t ready_before = ready.size();
     append_locked(batch);
     accepted_items.add(batch->items);
-    start_hand_off_locked();
-    if (open_items > 0 && (was_empty || !timer_armed)) arm_delay_timer_locked();
+    // The worker sleeps until the open batch's deadline; it needs waking only for a new deadline
+    // or a new ready batch.
+    if (ready.size() != ready_before || (was_empty && open_items > 0)) wake.notify_one();
     return Status::ok();
   }
 
-  // Under mu.
-  void start_hand_off_locked() {
-    if (handing_off || ready.empty()) return;
-    handing_off = true;
-    asio::post(strand, [self = shared_from_this()] { self->hand_off(); });
-  }
-
-  // Under mu.
-  void arm_delay_timer_locked() {
-    timer_armed = true;
-    asio::post(strand, [self = shared_from_this()] { self->rearm_delay_timer(); });
-  }
-
-  // Strand. (Re)arms the timer for the open batch's deadline.
-  void rearm_delay_timer() {
-    Clock::time_point when;
-    {
-      std::lock_guard lock(mu);
-      if (open_items == 0) {
-        timer_armed = false;
-        return;
-      }
-      when = open_since + config.schedule_delay;
-    }
-    delay_timer.expires_at(when);
-    delay_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec) return;
-      self->on_delay_timer();
-    });
-  }
-
-  // Strand.
-  void on_delay_timer() {
-    {
-      std::lock_guard lock(mu);
-      if (open_items > 0 && Clock::now() >= open_since + config.schedule_delay) {
+  // The worker thread: seals batches by time and hands ready batches downstream, in order.
+  void run() {
+    std::unique_lock lock(mu);
+    while (!abandoned) {
+      const Clock::time_point now = Clock::now();
+      if (open_items > 0 && now >= open_since + config.schedule_delay) {
         seal_open_locked();
         batches_by_time.add(1);
-        start_hand_off_locked();
       }
-      if (open_items == 0) {
-        timer_armed = false;
-        return;
+      if (!ready.empty() && now >= reoffer_at) {
+        offer_head(lock);
+        continue;
       }
+      if (stopping && ready.empty() && open_items == 0) break;
+      Clock::time_point until = Clock::time_point::max();
+      if (open_items > 0) until = open_since + config.schedule_delay;
+      if (!ready.empty()) until = std::min(until, reoffer_at);
+      wake.wait_until(lock, until);
     }
-    rearm_delay_timer();  // a newer open batch has a later deadline
   }
 
-  // Strand. Offers ready batches downstream, in order, one at a time.
-  void hand_off() {
-    for (;;) {
-      BatchPtr head;
-      {
-        std::lock_guard lock(mu);
-        if (ready.empty()) {
-          handing_off = false;
-          return;
-        }
-        head = ready.front();
-        offering = head;
-        if (head_first_offered == Clock::time_point{}) head_first_offered = Clock::now();
-      }
-      Status s = next->consume(head);
-      std::lock_guard lock(mu);
-      offering.reset();
-      if (!s.is_ok() && s.retryable() && Clock::now() < head_first_offered + config.max_export_timeout && !stopping) {
-        // Downstream is full: keep the batch (the queue fills and clients are refused) and re-offer.
-        offer_backoff = std::clamp(offer_backoff * 2, kRetryOfferMin, kRetryOfferMax);
-        if (s.retry_after().count() > 0) offer_backoff = std::min(offer_backoff, s.retry_after());
-        offer_timer.expires_after(offer_backoff);
-        offer_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec) self->hand_off();
-        });
+  // Worker, under mu (released while downstream has the batch).
+  void offer_head(std::unique_lock<std::mutex>& lock) {
+    BatchPtr head = ready.front();
+    offering = head;
+    if (head_first_offered == Clock::time_point{}) head_first_offered = Clock::now();
+    lock.unlock();
+    Status s = next->consume(head);
+    lock.lock();
+    offering.reset();
+    const Clock::time_point now = Clock::now();
+    if (!s.is_ok() && s.retryable()) {
+      // Downstream is full: keep the batch (the stage fills and clients are refused) and offer it
+      // again, until max_export_timeout or the shutdown deadline.
+      offer_backoff = std::clamp(offer_backoff * 2, kRetryOfferMin, kRetryOfferMax);
+      if (s.retry_after().count() > 0) offer_backoff = std::min(offer_backoff, s.retry_after());
+      const Clock::time_point limit = std::min(head_first_offered + config.max_export_timeout, give_up_at);
+      if (now < limit) {
+        reoffer_at = std::min(now + offer_backoff, limit);  // the last offer is made at the limit
         return;
       }
-      if (!s.is_ok()) {
-        dropped_items.add(head->items);
-        spdlog::error("processor {}: dropped a batch of {} {}: {}", id.str(), head->items,
-                      otlp::item_name(signal), s.to_string());
-      }
+    }
+    if (!s.is_ok()) {
+      dropped_items.add(head->items);
+      spdlog::error("processor {}: dropped a batch of {} {}: {}", id.str(), head->items, otlp::item_name(signal),
+                    s.to_string());
+    }
+    if (!ready.empty() && ready.front() == head) {  // not already dropped by a passed shutdown deadline
       ready.pop_front();
       queued -= head->items;
-      head_first_offered = Clock::time_point{};
-      offer_backoff = std::chrono::milliseconds(0);
-      changed.notify_all();
     }
+    head_first_offered = Clock::time_point{};
+    reoffer_at = Clock::time_point{};
+    offer_backoff = std::chrono::milliseconds(0);
+    changed.notify_all();
   }
 
   void shutdown(Clock::time_point deadline) {
     std::unique_lock lock(mu);
     if (!stopping) {
       stopping = true;
+      give_up_at = deadline;
       seal_open_locked();
-      start_hand_off_locked();
       changed.notify_all();
+      wake.notify_one();
     }
     changed.wait_until(lock, deadline, [&] { return queued == 0; });
-    // The batch being offered right now stays: hand_off() settles it when downstream answers.
+    // The batch being offered right now stays: the worker settles it when downstream answers.
     const size_t keep = offering ? 1 : 0;
-    size_t dropped = open_items;
+    size_t dropped = 0;
     while (ready.size() > keep) {
       dropped += ready.back()->items;
       ready.pop_back();
@@ -252,22 +212,43 @@ struct BatchProcessor::Impl : std::enable_shared_from_this<BatchProcessor::Impl>
       spdlog::error("processor {}: shutdown deadline passed with {} {} not handed on; dropped", id.str(), dropped,
                     otlp::item_name(signal));
     }
-    lock.unlock();
-    asio::post(strand, [self = shared_from_this()] {
-      self->delay_timer.cancel();
-      self->offer_timer.cancel();
-    });
+    if (keep == 0) abandoned = true;
+    wake.notify_one();
   }
 };
 
 BatchProcessor::BatchProcessor(ComponentId id, Signal signal, BatchConfig config, ConsumerPtr next, Host& host)
     : impl_(std::make_shared<Impl>(std::move(id), signal, config, std::move(next), host)) {}
 
-BatchProcessor::~BatchProcessor() = default;
+BatchProcessor::~BatchProcessor() {
+  if (worker_.joinable()) shutdown(Clock::now());
+}
 
-Status BatchProcessor::start() { return Status::ok(); }
+Status BatchProcessor::start() {
+  worker_ = std::thread([impl = impl_] {
+    pthread_setname_np(pthread_self(), "otlpd-batch");
+    impl->run();
+  });
+  return Status::ok();
+}
+
 Status BatchProcessor::consume(BatchPtr batch) { return impl_->consume(std::move(batch)); }
-void BatchProcessor::shutdown(Clock::time_point deadline) { impl_->shutdown(deadline); }
+
+void BatchProcessor::shutdown(Clock::time_point deadline) {
+  impl_->shutdown(deadline);
+  if (!worker_.joinable()) return;
+  bool busy;
+  {
+    std::lock_guard lock(impl_->mu);
+    busy = impl_->offering != nullptr;
+  }
+  // A worker stuck downstream past the deadline is left to finish on its own (it holds the Impl).
+  if (busy) {
+    worker_.detach();
+  } else {
+    worker_.join();
+  }
+}
 
 size_t BatchProcessor::queued_items() const {
   std::lock_guard lock(impl_->mu);

@@ -6,9 +6,10 @@
 // first. A request larger than the room left in the open batch is cut on the wire (otlp::split_items),
 // so batches are never larger than the limit. Batches are appended bytes, never decoded here.
 //
-// Threads: consume() from any thread. Timers and hand-off run on the processor's strand of the
-// Host io_context; the hand-off calls next->consume() one batch at a time, in order. Shared state
-// is guarded by one mutex.
+// Threads: consume() from any thread. A worker thread of its own (otlpd-batch, like the reference
+// design's batch processor) seals batches by time and calls next->consume() one batch at a time,
+// in order; it never depends on the I/O threads, so callers blocked by `when_full: block` cannot
+// starve it. Shared state is guarded by one mutex.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "pipeline/registry.h"
 #include "pipeline/telemetry.h"
@@ -50,7 +52,8 @@ class BatchProcessor : public Processor {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;  // shared with the handlers queued on the strand
+  std::shared_ptr<Impl> impl_;  // shared with the worker, which may outlive a stuck shutdown
+  std::thread worker_;
 };
 
 class BatchProcessorFactory : public ProcessorFactory {

@@ -22,7 +22,8 @@ Status FanOut::consume(BatchPtr batch) {
       }
       continue;
     }
-    spdlog::warn("{} refused {} {}: {}", target.name, batch->items, otlp::item_name(batch->signal), s.to_string());
+    // Debug only: the refusing consumer counts it and warns at a bounded rate.
+    spdlog::debug("{} refused {} {}: {}", target.name, batch->items, otlp::item_name(batch->signal), s.to_string());
     if (first_refusal.is_ok()) first_refusal = s;
   }
   if (!any_accepted) return first_refusal;

@@ -51,6 +51,12 @@ Status QueuedExporter::consume(BatchPtr batch) {
   const bool free_consumer = in_flight_ < static_cast<size_t>(settings_.queue.num_consumers);
   if (queue_.size() >= capacity && !(free_consumer && queue_.empty())) {
     enqueue_failed_items_.add(batch->items);
+    const auto now = Clock::now();
+    if (now - last_full_warning_ >= std::chrono::seconds(1)) {  // at most one line a second
+      last_full_warning_ = now;
+      spdlog::warn("exporter {}: sending queue is full ({} batches); refusing {} {}", id_.str(), queue_.size(),
+                   batch->items, otlp::item_name(signal_));
+    }
     return Status::unavailable("sending queue of exporter " + id_.str() + " is full");
   }
   queue_.push_back(std::move(batch));

@@ -58,6 +58,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   size_t in_flight_ = 0;
   bool accepting_ = false;
   bool stopping_ = false;
+  Clock::time_point last_full_warning_{};
 };
 
 }  // namespace otlpd
