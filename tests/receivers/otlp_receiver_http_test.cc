@@ -1,0 +1,90 @@
+// The otlp receiver's HTTP side end to end through its ExportHandler: framing checks and the
+// pipeline's answers become HTTP statuses.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "pipeline/telemetry.h"
+#include "receivers/otlp/otlp_receiver.h"
+#include "support/test_support.h"
+
+using namespace otlpd;
+using namespace otlpd::test;
+namespace asio = boost::asio;
+
+namespace {
+
+struct HttpFixture {
+  HttpFixture() {
+    consumers.traces = sink;
+    OtlpReceiverConfig config;
+    config.http = HttpServerSettings{};
+    config.http->endpoint = "127.0.0.1:0";
+    receiver = std::make_unique<OtlpReceiver>(ComponentId{"otlp", ""}, config, consumers, host);
+    REQUIRE(receiver->start().is_ok());
+  }
+  ~HttpFixture() { receiver->shutdown(Clock::now() + 2s); }
+
+  // One request on a fresh connection; returns the whole response (headers and body).
+  std::string post(const std::string& path, const std::string& content_type, const std::string& body) {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), receiver->http_port()});
+    std::string request = "POST " + path + " HTTP/1.1\r\nHost: localhost\r\nContent-Type: " + content_type +
+                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    asio::write(socket, asio::buffer(request));
+    std::string response;
+    boost::system::error_code ec;
+    asio::read(socket, asio::dynamic_buffer(response), ec);  // until the server closes
+    return response;
+  }
+
+  IoThreads threads{2};
+  Telemetry telemetry;
+  Host host{threads.io(), telemetry};
+  std::shared_ptr<RecordingConsumer> sink = std::make_shared<RecordingConsumer>();
+  ReceiverConsumers consumers;
+  std::unique_ptr<OtlpReceiver> receiver;
+};
+
+}  // namespace
+
+TEST_CASE("HTTP protobuf is counted and delivered as sent", "[receiver][http]") {
+  HttpFixture f;
+  auto req = make_traces_request(2, 1, 4);
+  std::string response = f.post("/v1/traces", "application/x-protobuf", req.bytes);
+  CHECK(response.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  REQUIRE(f.sink->batch_count() == 1);
+  CHECK(f.sink->batches()[0]->items == 8);
+  CHECK(f.sink->batches()[0]->payload == req.bytes);
+}
+
+TEST_CASE("HTTP malformed protobuf is 400 naming the problem", "[receiver][http]") {
+  HttpFixture f;
+  std::string response = f.post("/v1/traces", "application/x-protobuf", std::string("\x0a\x10\x12", 3));
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(response.find("malformed traces request: request: field length 16 exceeds the 1 bytes remaining") !=
+        std::string::npos);
+  CHECK(f.sink->call_count() == 0);
+}
+
+TEST_CASE("HTTP to a signal without a pipeline is 404", "[receiver][http]") {
+  HttpFixture f;
+  std::string response = f.post("/v1/logs", "application/x-protobuf", "");
+  CHECK(response.rfind("HTTP/1.1 404 Not Found\r\n", 0) == 0);
+}
+
+TEST_CASE("HTTP against a full pipeline is 503 with Retry-After", "[receiver][http]") {
+  HttpFixture f;
+  f.sink->set_fallback(Status::unavailable("batch queue full", 3000ms));
+  std::string response = f.post("/v1/traces", "application/json", R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"}]}]}]})");
+  CHECK(response.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(response.find("Retry-After: 3\r\n") != std::string::npos);
+  CHECK(response.find("batch queue full") != std::string::npos);
+  CHECK(f.telemetry.value("otlpd_receiver_refused_items",
+                          {{"receiver", "otlp"}, {"transport", "http"}, {"signal", "traces"}}) == 1);
+}
