@@ -75,6 +75,16 @@ bool load(const std::string& path, const otlpd::Registry& registry, otlpd::Servi
   return false;
 }
 
+// What this run carried, so an operator can see at a glance whether anything was refused or lost.
+void log_totals(const otlpd::Telemetry& telemetry) {
+  for (const auto& sample : telemetry.snapshot()) {
+    if (sample.value == 0) continue;
+    std::string labels;
+    for (const auto& [k, v] : sample.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    spdlog::info("total {}{{{}}} = {}", sample.name, labels, sample.value);
+  }
+}
+
 int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, const sigset_t& stop_signals) {
   size_t threads = config.worker_threads > 0 ? static_cast<size_t>(config.worker_threads)
                                              : std::max(1u, std::thread::hardware_concurrency());
@@ -100,6 +110,7 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
   spdlog::info("received {}, draining (up to {} s)", strsignal(signal_number), kShutdownGrace.count());
   graph->shutdown(otlpd::Clock::now() + kShutdownGrace);
   pool.stop();
+  log_totals(telemetry);
   spdlog::info("stopped");
   return 0;
 }

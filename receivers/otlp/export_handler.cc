@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "otlp/validate.h"
 #include "otlp/wire.h"
 
 namespace otlpd {
@@ -33,6 +34,11 @@ Status ExportHandler::handle(Transport transport, Signal signal, std::string&& r
     c.malformed->add(1);
     spdlog::debug("receiver {}: malformed {} request: {}", id_.str(), otlp::signal_name(signal), walk.error);
     return Status::invalid_argument("malformed " + std::string(otlp::signal_name(signal)) + " request: " + walk.error);
+  }
+  if (!otlp::decodes_as_request(signal, request)) {
+    c.malformed->add(1);
+    return Status::invalid_argument("malformed " + std::string(otlp::signal_name(signal)) +
+                                    " request: an item does not decode (bad nested field or invalid UTF-8)");
   }
   const size_t items = walk.items;
   Status s = consumer->consume(make_batch(signal, std::move(request), items));

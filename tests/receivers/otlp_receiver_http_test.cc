@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include "pipeline/telemetry.h"
+#include "otlp/wire.h"
 #include "receivers/otlp/otlp_receiver.h"
 #include "support/test_support.h"
 
@@ -87,4 +88,26 @@ TEST_CASE("HTTP against a full pipeline is 503 with Retry-After", "[receiver][ht
   CHECK(response.find("batch queue full") != std::string::npos);
   CHECK(f.telemetry.value("otlpd_receiver_refused_items",
                           {{"receiver", "otlp"}, {"transport", "http"}, {"signal", "traces"}}) == 1);
+}
+
+TEST_CASE("HTTP requests broken below the item level are 400 too", "[receiver][http]") {
+  HttpFixture f;
+  auto wrap = [](uint32_t field, const std::string& inner) {
+    std::string out;
+    otlp::append_tag(&out, field, 2);
+    otlp::append_varint(&out, inner.size());
+    return out + inner;
+  };
+  // A span whose attribute (field 9) holds a KeyValue whose key claims 5 bytes but has 2.
+  std::string broken_attribute = wrap(9, std::string("\x0a\x05" "ab", 4));
+  std::string request = wrap(1, wrap(2, wrap(2, broken_attribute)));
+  std::string response = f.post("/v1/traces", "application/x-protobuf", request);
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(response.find("an item does not decode") != std::string::npos);
+
+  // A span name that is not UTF-8.
+  std::string bad_name = wrap(5, std::string("\xff\xfe", 2));
+  response = f.post("/v1/traces", "application/x-protobuf", wrap(1, wrap(2, wrap(2, bad_name))));
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(f.sink->call_count() == 0);
 }
