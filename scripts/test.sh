@@ -13,9 +13,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLPD_BUILD_TESTS=ON
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 300)
 
-for sanitize in address,undefined thread; do
-  dir="build-${sanitize%%,*}"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DOTLPD_SANITIZE="$sanitize" -DOTLPD_FUZZ_SECONDS=10
-  cmake --build "$dir" -j "$jobs" --target sanitizer_tests
-  (cd "$dir" && ctest -L sanitize --output-on-failure -j "$jobs" --timeout 300)
-done
+sanitized() {  # sanitizer, build dir, ctest label regex
+  cmake -S . -B "$2" -DCMAKE_BUILD_TYPE=Debug -DOTLPD_SANITIZE="$1" -DOTLPD_FUZZ_SECONDS=10
+  cmake --build "$2" -j "$jobs" --target sanitizer_tests
+  (cd "$2" && ctest -L "$3" --output-on-failure -j "$jobs" --timeout 300)
+}
+sanitized address,undefined build-asan 'sanitize|asan'
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
+sanitized thread build-tsan sanitize
