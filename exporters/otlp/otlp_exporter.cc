@@ -10,9 +10,7 @@
 #include "exporters/common/queued_exporter.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
-#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "otlp/response.h"
 
 namespace otlpd {
 
@@ -39,33 +37,6 @@ std::chrono::milliseconds retry_delay(const grpc::Status& status) {
     }
   }
   return {};
-}
-
-// Rejected item count and message from an Export<Signal>ServiceResponse, if any.
-std::pair<int64_t, std::string> partial_success(Signal s, const std::string& bytes) {
-  namespace col = opentelemetry::proto::collector;
-  switch (s) {
-    case Signal::traces: {
-      col::trace::v1::ExportTraceServiceResponse r;
-      if (r.ParseFromString(bytes)) return {r.partial_success().rejected_spans(), r.partial_success().error_message()};
-      break;
-    }
-    case Signal::metrics: {
-      col::metrics::v1::ExportMetricsServiceResponse r;
-      if (r.ParseFromString(bytes)) {
-        return {r.partial_success().rejected_data_points(), r.partial_success().error_message()};
-      }
-      break;
-    }
-    case Signal::logs: {
-      col::logs::v1::ExportLogsServiceResponse r;
-      if (r.ParseFromString(bytes)) {
-        return {r.partial_success().rejected_log_records(), r.partial_success().error_message()};
-      }
-      break;
-    }
-  }
-  return {0, {}};
 }
 
 class GrpcSender : public Sender {
@@ -138,10 +109,12 @@ class GrpcSender : public Sender {
     if (response.Length() > 0 && response.Dump(&slices).ok()) {
       std::string bytes;
       for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      auto [rejected, message] = partial_success(signal_, bytes);
-      if (rejected > 0) {
-        spdlog::warn("exporter {}: the server rejected {} {}: {}", id_.str(), rejected, otlp::item_name(signal_),
-                     message);
+      auto reply = otlp::new_response(signal_);
+      otlp::PartialSuccess partial;
+      if (reply->ParseFromString(bytes)) partial = otlp::partial_success_of(signal_, *reply);
+      if (partial.rejected > 0) {
+        spdlog::warn("exporter {}: the server rejected {} {}: {}", id_.str(), partial.rejected,
+                     otlp::item_name(signal_), partial.message);
       }
     }
     return Status::ok();

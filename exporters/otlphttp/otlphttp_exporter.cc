@@ -23,11 +23,9 @@
 
 #include "exporters/common/queued_exporter.h"
 #include "google/rpc/status.pb.h"
-#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
-#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
+#include "otlp/response.h"
 
 #ifndef OTLPD_VERSION
 #define OTLPD_VERSION "unknown"
@@ -127,34 +125,11 @@ std::string error_detail(const Response& res) {
   return body.empty() ? std::string(res.reason()) : body;
 }
 
-struct PartialSuccess {
-  int64_t rejected = 0;
-  std::string message;
-};
-
-PartialSuccess partial_success(Signal signal, const Response& res) {
-  namespace trace = opentelemetry::proto::collector::trace::v1;
-  namespace metrics = opentelemetry::proto::collector::metrics::v1;
-  namespace logs = opentelemetry::proto::collector::logs::v1;
+otlp::PartialSuccess partial_success(Signal signal, const Response& res) {
   if (res.body().empty()) return {};
-  switch (signal) {
-    case Signal::traces: {
-      trace::ExportTraceServiceResponse r;
-      if (!decode_body(res, r)) return {};
-      return {r.partial_success().rejected_spans(), r.partial_success().error_message()};
-    }
-    case Signal::metrics: {
-      metrics::ExportMetricsServiceResponse r;
-      if (!decode_body(res, r)) return {};
-      return {r.partial_success().rejected_data_points(), r.partial_success().error_message()};
-    }
-    case Signal::logs: {
-      logs::ExportLogsServiceResponse r;
-      if (!decode_body(res, r)) return {};
-      return {r.partial_success().rejected_log_records(), r.partial_success().error_message()};
-    }
-  }
-  return {};
+  auto reply = otlp::new_response(signal);
+  if (!decode_body(res, *reply)) return {};
+  return otlp::partial_success_of(signal, *reply);
 }
 
 // Builds the config-independent part of every request once; send() copies it and adds the body.
@@ -505,7 +480,7 @@ void OtlpHttpSender::Client::shutdown() {
 Status OtlpHttpSender::Client::status_of(const Response& res) const {
   const int code = static_cast<int>(res.result_int());
   if (code >= 200 && code < 300) {
-    PartialSuccess p = partial_success(options_.signal, res);
+    otlp::PartialSuccess p = partial_success(options_.signal, res);
     if (p.rejected > 0) {
       spdlog::warn("exporter {}: {} rejected {} {}: {}", options_.exporter_name, options_.url, p.rejected,
                    otlp::item_name(options_.signal), p.message);

@@ -7,9 +7,7 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
-#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "otlp/response.h"
 
 namespace otlpd {
 
@@ -25,28 +23,7 @@ std::optional<otlp::Signal> signal_for_method(const std::string& method) {
 // The Export<Signal>ServiceResponse: empty on full success, partial_success otherwise.
 std::string response_bytes(otlp::Signal signal, const Status& s) {
   if (s.rejected_items() == 0) return {};
-  namespace col = opentelemetry::proto::collector;
-  switch (signal) {
-    case otlp::Signal::traces: {
-      col::trace::v1::ExportTraceServiceResponse r;
-      r.mutable_partial_success()->set_rejected_spans(static_cast<int64_t>(s.rejected_items()));
-      r.mutable_partial_success()->set_error_message(s.message());
-      return r.SerializeAsString();
-    }
-    case otlp::Signal::metrics: {
-      col::metrics::v1::ExportMetricsServiceResponse r;
-      r.mutable_partial_success()->set_rejected_data_points(static_cast<int64_t>(s.rejected_items()));
-      r.mutable_partial_success()->set_error_message(s.message());
-      return r.SerializeAsString();
-    }
-    case otlp::Signal::logs: {
-      col::logs::v1::ExportLogsServiceResponse r;
-      r.mutable_partial_success()->set_rejected_log_records(static_cast<int64_t>(s.rejected_items()));
-      r.mutable_partial_success()->set_error_message(s.message());
-      return r.SerializeAsString();
-    }
-  }
-  return {};
+  return otlp::make_response(signal, {static_cast<int64_t>(s.rejected_items()), s.message()})->SerializeAsString();
 }
 
 // A refusal carries google.rpc.RetryInfo in grpc-status-details-bin, as OTLP asks for retryable

@@ -22,11 +22,9 @@
 #include <boost/beast/http.hpp>
 
 #include "google/rpc/status.pb.h"
-#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
-#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
+#include "otlp/response.h"
 
 namespace otlpd {
 
@@ -129,33 +127,9 @@ void error_reply(Response& res, std::optional<BodyFormat> format, int status, in
 }
 
 // Export<Signal>ServiceResponse, with partial_success only when items were rejected.
-template <typename ResponseMsg, typename SetRejected>
-std::string success_body(const Status& s, BodyFormat f, SetRejected set_rejected) {
-  ResponseMsg r;
-  if (s.rejected_items() > 0) {
-    auto* partial = r.mutable_partial_success();
-    set_rejected(partial, static_cast<int64_t>(s.rejected_items()));
-    partial->set_error_message(s.message());
-  }
-  return encode(r, f);
-}
-
 std::string success_body(Signal signal, const Status& s, BodyFormat f) {
-  namespace trace = opentelemetry::proto::collector::trace::v1;
-  namespace metrics = opentelemetry::proto::collector::metrics::v1;
-  namespace logs = opentelemetry::proto::collector::logs::v1;
-  switch (signal) {
-    case Signal::traces:
-      return success_body<trace::ExportTraceServiceResponse>(
-          s, f, [](auto* p, int64_t n) { p->set_rejected_spans(n); });
-    case Signal::metrics:
-      return success_body<metrics::ExportMetricsServiceResponse>(
-          s, f, [](auto* p, int64_t n) { p->set_rejected_data_points(n); });
-    case Signal::logs:
-      return success_body<logs::ExportLogsServiceResponse>(
-          s, f, [](auto* p, int64_t n) { p->set_rejected_log_records(n); });
-  }
-  return {};
+  const int64_t rejected = static_cast<int64_t>(s.rejected_items());
+  return encode(*otlp::make_response(signal, {rejected, rejected > 0 ? s.message() : std::string()}), f);
 }
 
 void status_reply(Response& res, BodyFormat format, Signal signal, const Status& s) {
