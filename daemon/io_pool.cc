@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "pipeline/io_thread.h"
+
 namespace otlpd {
 
 IoPool::IoPool(size_t threads)
@@ -15,6 +17,7 @@ IoPool::IoPool(size_t threads)
     threads_.emplace_back([this, i] {
       std::string name = "otlpd-io-" + std::to_string(i);  // at most 15 characters
       pthread_setname_np(pthread_self(), name.c_str());
+      mark_io_thread();
       io_.run();
       std::lock_guard lock(mu_);
       --running_;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "otlp/wire.h"
+#include "pipeline/io_thread.h"
 
 namespace otlpd {
 
@@ -99,14 +100,10 @@ struct BatchProcessor::Impl {
     if (batch->items == 0) return Status::ok();  // nothing to carry; an empty request is valid OTLP
     std::unique_lock lock(mu);
     if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
+    // A request is admitted while the stage is below its limit, so one larger than the whole
+    // queue still gets in (it is split into batches); the stage overshoots by at most a request.
     const size_t limit = static_cast<size_t>(config.max_queue_size);
-    if (batch->items > limit) {
-      refused_items.add(batch->items);
-      return Status::too_large("request of " + std::to_string(batch->items) + " " +
-                               std::string(otlp::item_name(signal)) + " exceeds max_queue_size " +
-                               std::to_string(limit) + " of processor " + id.str());
-    }
-    if (queued + batch->items > limit) {
+    if (queued >= limit) {
       switch (config.when_full) {
         case BatchConfig::WhenFull::refuse:
           return refuse_full(*batch);
@@ -114,8 +111,9 @@ struct BatchProcessor::Impl {
           dropped_items.add(batch->items);
           return Status::partial(batch->items, "batch queue of processor " + id.str() + " is full; dropped");
         case BatchConfig::WhenFull::block: {
-          bool room = changed.wait_for(lock, config.block_timeout,
-                                       [&] { return stopping || queued + batch->items <= limit; });
+          // Waiting on an I/O thread would stop the very sends that free room.
+          if (on_io_thread()) return refuse_full(*batch);
+          bool room = changed.wait_for(lock, config.block_timeout, [&] { return stopping || queued < limit; });
           if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
           if (!room) return refuse_full(*batch);
           break;
@@ -265,6 +263,7 @@ ComponentConfigPtr BatchProcessorFactory::parse(config::Node& node) const {
   check_one_of("max_export_batch_size", "send_batch_size");
   const char* batch_size_key = node.has("send_batch_size") ? "send_batch_size" : "max_export_batch_size";
   node.read("max_queue_size", config->max_queue_size);
+  const bool queue_size_set = node.has("max_queue_size");
   node.read_duration("timeout", config->schedule_delay);
   node.read_duration("schedule_delay", config->schedule_delay);
   node.read("send_batch_size", config->max_export_batch_size);
@@ -280,6 +279,9 @@ ComponentConfigPtr BatchProcessorFactory::parse(config::Node& node) const {
                   {"drop", BatchConfig::WhenFull::drop}});
   node.read_duration("block_timeout", config->block_timeout);
 
+  // Unset, the queue holds 2048 items or four batches, whichever is more, so a Collector config
+  // with a large send_batch_size works as written.
+  if (!queue_size_set) config->max_queue_size = std::max<int64_t>(2048, 4 * config->max_export_batch_size);
   node.check_range("max_queue_size", config->max_queue_size, 1, 100'000'000);
   node.check_range(batch_size_key, config->max_export_batch_size, 1, 100'000'000);
   if (config->max_export_batch_size > config->max_queue_size) {

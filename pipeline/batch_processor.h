@@ -28,7 +28,8 @@ namespace otlpd {
 struct BatchConfig : ComponentConfig {
   enum class WhenFull { refuse, block, drop };
 
-  int64_t max_queue_size = 2048;                     // items waiting in the stage
+  int64_t max_queue_size = 2048;                     // items waiting in the stage (unset: max(2048, 4 batches));
+                                                     // a request is admitted while the stage is below it
   std::chrono::milliseconds schedule_delay{5000};    // longest an item waits for its batch to fill
   int64_t max_export_batch_size = 512;               // items per batch; larger requests are split
   std::chrono::milliseconds max_export_timeout{30000};  // how long a batch is re-offered downstream while refused

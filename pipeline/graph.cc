@@ -100,15 +100,18 @@ Status Graph::start() {
 
 void Graph::shutdown(Clock::time_point deadline) {
   // started_ counts a prefix of the start order: exporters_, processors_, receivers_.
-  auto stop = [&](std::vector<Named>& list, size_t offset) {
+  auto stop = [&](std::vector<Named>& list, size_t offset, Clock::time_point by) {
     for (size_t i = 0; i < list.size() && offset + i < started_; ++i) {
       spdlog::debug("stopping {}", list[i].name);
-      list[i].component->shutdown(deadline);
+      list[i].component->shutdown(by);
     }
   };
-  stop(receivers_, exporters_.size() + processors_.size());
-  stop(processors_, exporters_.size());
-  stop(exporters_, 0);
+  // Receivers only finish requests already arriving: a quarter of the time, so a slow client
+  // cannot use up the time the batch stages and exporters need to drain.
+  const Clock::time_point receivers_by = std::min(deadline, Clock::now() + (deadline - Clock::now()) / 4);
+  stop(receivers_, exporters_.size() + processors_.size(), receivers_by);
+  stop(processors_, exporters_.size(), deadline);
+  stop(exporters_, 0, deadline);
   started_ = 0;
 }
 

@@ -12,6 +12,11 @@ namespace otlpd {
 
 namespace asio = boost::asio;
 
+struct QueuedExporter::RetryTimer {
+  explicit RetryTimer(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+};
+
 struct QueuedExporter::Attempt {
   BatchPtr batch;
   Clock::time_point first_try;
@@ -103,19 +108,22 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
     const bool within_budget =
         r.max_elapsed_time.count() == 0 || Clock::now() + wait - attempt->first_try <= r.max_elapsed_time;
     if (status.retryable() && r.enabled && !stopping_ && within_budget) {
-      lock.unlock();
       retries_.add(1);
       ++attempt->retries;
       spdlog::warn("exporter {}: sending {} {} failed ({}); retry {} in {} ms", id_.str(), items,
                    otlp::item_name(signal_), status.to_string(), attempt->retries, wait.count());
-      auto timer = std::make_shared<asio::steady_timer>(host_.io, wait);
-      timer->async_wait([self = shared_from_this(), attempt, timer](const boost::system::error_code&) {
+      // Armed under mu_, so shutdown either sees it in retry_timers_ or has already set stopping_.
+      // It runs when the backoff ends, or at once when shutdown cancels it; then it never sends.
+      auto retry = std::make_shared<RetryTimer>(host_.io);
+      retry->timer.expires_after(wait);
+      retry_timers_.insert(retry);
+      retry->timer.async_wait([self = shared_from_this(), attempt, retry](const boost::system::error_code&) {
         bool stopped;
         {
-          std::lock_guard lock(self->mu_);
+          std::lock_guard guard(self->mu_);
+          self->retry_timers_.erase(retry);
           stopped = self->stopping_;
         }
-        // The sender is shut down once stopping_ is set: no more sends.
         if (stopped) {
           self->finish_attempt(attempt, Status::unavailable("exporter shut down before the retry"));
         } else {
@@ -146,6 +154,7 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   accepting_ = false;
   idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && in_flight_ == 0; });
   stopping_ = true;  // retries from here on give up
+  for (const auto& retry : retry_timers_) retry->timer.cancel();
   if (!queue_.empty() || in_flight_ > 0) {
     size_t items = 0;
     for (const auto& b : queue_) items += b->items;

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "exporters/common/exporter_settings.h"
 #include "exporters/common/sender.h"
@@ -36,6 +37,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
 
  private:
   struct Attempt;
+  struct RetryTimer;
   void dispatch_locked();
   void run_attempt(std::shared_ptr<Attempt> attempt);
   void finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status);
@@ -59,6 +61,8 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   bool accepting_ = false;
   bool stopping_ = false;
   Clock::time_point last_full_warning_{};
+  // Backoff timers armed now; shutdown cancels them so waiting retries finish (as failed) at once.
+  std::set<std::shared_ptr<RetryTimer>> retry_timers_;
 };
 
 }  // namespace otlpd

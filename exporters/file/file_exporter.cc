@@ -166,6 +166,10 @@ Status FileWriter::write(std::initializer_list<std::string_view> parts) {
       if (written > 0 && ::ftruncate(fd_, static_cast<off_t>(start)) != 0) {
         spdlog::warn("file exporter: cannot truncate {} after a failed write: {}", options_.path, errno_text(errno));
       }
+      // A full disk or quota may clear: let the queue retry rather than drop.
+      if (err == ENOSPC || err == EDQUOT || err == EIO) {
+        return Status::unavailable("write to " + options_.path + ": " + errno_text(err), std::chrono::milliseconds(0));
+      }
       return Status::internal("write to " + options_.path + ": " + errno_text(err));
     }
     written += static_cast<uint64_t>(n);

@@ -1,6 +1,8 @@
 #include "exporters/otlp/otlp_exporter.h"
 
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -77,6 +79,13 @@ class GrpcSender : public Sender {
     return Status::ok();
   }
 
+  // Cancels calls still in flight, so their completions (counted by the QueuedExporter) come now.
+  void shutdown() override {
+    std::lock_guard lock(calls_mu_);
+    stopped_ = true;
+    for (auto* context : live_) context->TryCancel();
+  }
+
   void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
     struct Call {
       grpc::ClientContext context;
@@ -84,6 +93,14 @@ class GrpcSender : public Sender {
       grpc::ByteBuffer response;
     };
     auto call = std::make_shared<Call>();
+    {
+      std::lock_guard lock(calls_mu_);
+      if (stopped_) {
+        done(Status::unavailable("exporter is shut down"));
+        return;
+      }
+      live_.insert(&call->context);
+    }
     call->context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
     if (config_.gzip) call->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
     for (const auto& [k, v] : config_.headers) call->context.AddMetadata(k, v);
@@ -94,6 +111,10 @@ class GrpcSender : public Sender {
     call->request = grpc::ByteBuffer(&slice, 1);
     stub_->UnaryCall(&call->context, method_for(signal_), grpc::StubOptions(), &call->request, &call->response,
                      [this, call, done = std::move(done)](grpc::Status status) {
+                       {
+                         std::lock_guard lock(calls_mu_);
+                         live_.erase(&call->context);
+                       }
                        done(finish(status, call->response));
                      });
   }
@@ -125,6 +146,9 @@ class GrpcSender : public Sender {
   const OtlpExporterConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
+  std::mutex calls_mu_;  // guards live_ and stopped_
+  std::set<grpc::ClientContext*> live_;
+  bool stopped_ = false;
 };
 
 }  // namespace
@@ -141,7 +165,28 @@ ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
   node.read_enum("compression", compression,
                  {{"gzip", std::string("gzip")}, {"none", std::string("none")}, {"", std::string("none")}});
   config->gzip = compression == "gzip";
-  node.read("headers", config->headers);
+  std::map<std::string, std::string> headers;
+  node.read("headers", headers);
+  for (const auto& [key, value] : headers) {
+    // gRPC metadata keys are lowercase (the Collector lowercases them too); anything else would
+    // make every call fail.
+    std::string lower;
+    for (char c : key) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool key_ok = !lower.empty() && lower.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz-_.") ==
+                                              std::string::npos;
+    if (!key_ok) {
+      node.error("headers." + key, "invalid gRPC metadata key (letters, digits, -, _, . only)");
+      continue;
+    }
+    const bool binary = lower.size() > 4 && lower.compare(lower.size() - 4, 4, "-bin") == 0;
+    bool value_ok = true;
+    for (unsigned char c : value) value_ok = value_ok && (binary || (c >= 0x20 && c < 0x7f));
+    if (!value_ok) {
+      node.error("headers." + key, "value must be printable ASCII");
+      continue;
+    }
+    config->headers[lower] = value;
+  }
   config->exporter.parse(node);
   node.finish();
   return config;

@@ -72,7 +72,12 @@ class ExportReactor final : public grpc::ServerGenericBidiReactor {
     payload.reserve(request_.Length());
     for (const auto& slice : slices) payload.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
     request_.Clear();
-    Status s = handler_(signal_, std::move(payload));
+    Status s;
+    try {
+      s = handler_(signal_, std::move(payload));
+    } catch (const std::exception& e) {  // e.g. bad_alloc: fail this call, not the process
+      s = Status::internal(e.what());
+    }
     if (!s.is_ok()) {
       Finish(to_grpc(s));
       return;

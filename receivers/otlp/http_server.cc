@@ -440,8 +440,12 @@ Status HttpServer::Impl::bind_and_listen() {
   auto results = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec) return Status::invalid_argument("resolve " + settings_.endpoint + ": " + ec.message());
   std::string error = "resolve " + settings_.endpoint + ": no address";
-  for (const auto& entry : results) {  // the first address that binds wins, as in Go's net.Listen
-    tcp::endpoint ep = entry.endpoint();
+  // IPv4 addresses first (Go's net.Listen prefers them too): "localhost" often resolves to ::1
+  // first, and clients are mostly pointed at 127.0.0.1. The first address that binds wins.
+  std::vector<tcp::endpoint> candidates;
+  for (const auto& entry : results) candidates.push_back(entry.endpoint());
+  std::stable_partition(candidates.begin(), candidates.end(), [](const tcp::endpoint& e) { return e.address().is_v4(); });
+  for (const tcp::endpoint& ep : candidates) {
     if (listen_on(ep, ec)) {
       port_ = acceptor_.local_endpoint(ec).port();
       return Status::ok();

@@ -5,6 +5,7 @@
 #include "config/node.h"
 #include "config/service_config.h"
 #include "daemon/builtins.h"
+#include "exporters/otlp/otlp_exporter.h"
 #include "pipeline/batch_processor.h"
 
 using namespace otlpd;
@@ -255,4 +256,39 @@ TEST_CASE("the shipped config is valid", "[config]") {
   INFO(errors.to_string());
   REQUIRE(ok);
   CHECK(config.pipelines.size() == 3);
+}
+
+TEST_CASE("otlp exporter headers become lowercase gRPC metadata; invalid ones are errors", "[config]") {
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: }}}
+exporters:
+  otlp:
+    endpoint: backend:4317
+    headers:
+      X-Scope-OrgID: tenant-1
+      "bad key": x
+      api-key: "caf\u00e9"
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}
+)");
+  CHECK(has_error(l.errors, "exporters.otlp.headers.bad key", "invalid gRPC metadata key"));
+  CHECK(has_error(l.errors, "exporters.otlp.headers.api-key", "printable ASCII"));
+  CHECK(l.errors.size() == 2);
+  const auto& c = static_cast<const OtlpExporterConfig&>(*l.config.exporters.at("otlp").config);
+  CHECK(c.headers == std::map<std::string, std::string>{{"x-scope-orgid", "tenant-1"}});
+}
+
+TEST_CASE("a Collector batch config with a large send_batch_size works as written", "[config]") {
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: }}}
+processors: {batch: {send_batch_size: 8192, timeout: 200ms}}
+exporters: {debug: }
+service:
+  pipelines: {traces: {receivers: [otlp], processors: [batch], exporters: [debug]}}
+)");
+  INFO(l.errors.to_string());
+  REQUIRE(l.ok);
+  const auto& b = static_cast<const BatchConfig&>(*l.config.processors.at("batch").config);
+  CHECK(b.max_export_batch_size == 8192);
+  CHECK(b.max_queue_size == 4 * 8192);
 }

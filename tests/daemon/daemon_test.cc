@@ -184,3 +184,50 @@ TEST_CASE("SIGTERM drains the batch stage and the exporters before exit", "[daem
   CHECK(std::count(out.begin(), out.end(), '\n') == 1);  // one batch, one line
   fs::remove_all(dir);
 }
+
+TEST_CASE("SIGTERM with the backend down exits within the grace period and counts what was lost", "[daemon]") {
+  fs::path dir = temp_dir();
+  const uint16_t port = free_port();
+  const uint16_t dead_port = free_port();  // nothing listens there
+  write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) +
+                                     "}}}}\n"
+                                     "exporters:\n"
+                                     "  otlp:\n"
+                                     "    endpoint: 127.0.0.1:" +
+                                     std::to_string(dead_port) +
+                                     "\n"
+                                     "    tls: {insecure: true}\n"
+                                     "    timeout: 500ms\n"
+                                     "    retry_on_failure: {initial_interval: 30s, max_interval: 60s}\n"
+                                     "service:\n"
+                                     "  pipelines:\n"
+                                     "    traces: {receivers: [otlp], exporters: [otlp]}\n");
+  Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+  auto stub = col::trace::v1::TraceService::NewStub(channel);
+  col::trace::v1::ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < 3; ++i) ss->add_spans()->set_name("lost-" + std::to_string(i));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  col::trace::v1::ExportTraceServiceResponse resp;
+  REQUIRE(stub->Export(&ctx, req, &resp).ok());
+  // Wait until the first attempt failed and a 30 s backoff is pending.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_file(dir / "otlpd.log").find("retry 1 in") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(daemon.terminate(std::chrono::seconds(20)) == 0);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < std::chrono::seconds(12));  // the 10 s grace, not the 30 s backoff
+  std::string log = read_file(dir / "otlpd.log");
+  INFO(log);
+  CHECK(log.find("total otlpd_receiver_accepted_items{receiver=otlp,signal=traces,transport=grpc} = 3") !=
+        std::string::npos);
+  CHECK(log.find("total otlpd_exporter_send_failed_items{exporter=otlp,signal=traces} = 3") != std::string::npos);
+  fs::remove_all(dir);
+}

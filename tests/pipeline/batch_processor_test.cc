@@ -461,19 +461,22 @@ TEST_CASE_METHOD(BatchFixture, "batch: when_full block accepts once room frees u
   CHECK(delivered_span_ids() == iota_ids(1, 25));
 }
 
-TEST_CASE_METHOD(BatchFixture, "batch: a request larger than max_queue_size is refused as too large", "[batch][backpressure]") {
+TEST_CASE_METHOD(BatchFixture, "batch: a request larger than max_queue_size is admitted into an empty stage and split", "[batch][backpressure]") {
   create(size_only(10, 20));
-  Status s = processor->consume(make_traces_request(1, 1, 21).batch());
-  CHECK(s.code() == Status::Code::too_large);
-  CHECK_FALSE(s.retryable());
-  CHECK(counter("otlpd_processor_refused_items") == 21);
-  CHECK(counter("otlpd_processor_accepted_items") == 0);
-  CHECK(processor->queued_items() == 0);
-
-  // Exactly max_queue_size fits.
-  CHECK(processor->consume(make_traces_request(1, 1, 20).batch()).is_ok());
-  REQUIRE(sink->wait_for_batches(2));
-  CHECK(delivered_span_ids() == iota_ids(1, 20));
+  sink->block();
+  REQUIRE(processor->consume(make_traces_request(1, 1, 25).batch()).is_ok());
+  CHECK(counter("otlpd_processor_accepted_items") == 25);
+  REQUIRE(sink->wait_for_waiting(1));
+  CHECK(processor->queued_items() == 25);
+  // The stage is at its limit now: the next request is refused, retryably.
+  Status s = processor->consume(make_traces_request(1, 1, 1, 26).batch());
+  CHECK(s.code() == Status::Code::unavailable);
+  CHECK(s.retryable());
+  CHECK(counter("otlpd_processor_refused_items") == 1);
+  sink->release();
+  processor->shutdown(Clock::now() + 5s);
+  CHECK(item_counts(sink->batches()) == std::vector<size_t>{10, 10, 5});
+  CHECK(delivered_span_ids() == iota_ids(1, 25));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -737,7 +740,6 @@ TEST_CASE_METHOD(BatchFixture, "batch factory: create builds a working processor
   processor = std::dynamic_pointer_cast<BatchProcessor>(created);
   REQUIRE(processor);
   REQUIRE(processor->start().is_ok());
-  CHECK(processor->consume(make_traces_request(1, 1, 5).batch()).code() == Status::Code::too_large);
   REQUIRE(processor->consume(make_traces_request(1, 1, 3).batch()).is_ok());
   REQUIRE(sink->wait_for_batches(1));
   CHECK(sink->batches()[0]->items == 2);
