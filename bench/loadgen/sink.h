@@ -1,0 +1,42 @@
+// run_sink: the `sink` command, an OTLP server that counts what it receives and answers per mode.
+//
+// It reuses otlpd's GrpcServer and HttpServer with its own handler, which only walks the wire
+// format (otlp::count_items; HttpServer has already converted JSON bodies to protobuf). Modes:
+//   ok      accept everything
+//   fail    answer INVALID_ARGUMENT / 400 to every request, or to the fraction --fail-rate of
+//           them (deterministic: request n fails when floor((n+1)*rate) > floor(n*rate))
+//   refuse  answer UNAVAILABLE + RetryInfo / 503 + Retry-After (Status::unavailable)
+//   stall   hold each request for `stall` (or until shutdown), then answer UNAVAILABLE
+// Malformed requests are answered INVALID_ARGUMENT and counted apart.
+//
+// Threads: the calling thread blocks SIGINT/SIGTERM (call run_sink before starting any other
+// thread so every thread inherits the mask), prints a line per report interval and waits for the
+// signal. Handlers run on gRPC callback threads and on `threads` I/O threads; counters are atomics.
+// A stalled request holds its handler thread, so at most that many requests stall at once per
+// server (gRPC's callback pool, `threads` for HTTP).
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+
+namespace otlpd::loadgen {
+
+enum class SinkMode { ok, fail, stall, refuse };
+
+struct SinkOptions {
+  std::string grpc_endpoint = "127.0.0.1:4317";  // "" or "none": no gRPC server
+  std::string http_endpoint = "127.0.0.1:4318";  // "" or "none": no HTTP server
+  SinkMode mode = SinkMode::ok;
+  double fail_rate = 1.0;                         // fail mode: fraction of requests failed
+  std::chrono::milliseconds report_interval{1000};
+  std::chrono::milliseconds stall{30000};
+  std::string ports_file;                         // also write "grpc=PORT http=PORT\n" here
+  size_t threads = 4;                             // HTTP server I/O threads
+};
+
+// Serves until SIGINT or SIGTERM; prints `LISTENING grpc=P http=P`, a line per interval, and
+// `RESULT {json}` with the totals on `out`. Returns 0, or 1 when a server cannot start.
+int run_sink(const SinkOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace otlpd::loadgen
