@@ -1,9 +1,10 @@
-// Full validation of a serialized OTLP export request: does protobuf's own parser accept it
-// (every nested message framed correctly, strings valid UTF-8, as proto3 requires)?
+// Full validation of a serialized OTLP export request without decoding it: would protobuf's own
+// parser accept it? Walks every nested message of the OTLP schema (framing, packed fields, the
+// recursion limit) and checks every string field is valid UTF-8, as proto3 requires.
 //
 // The receivers run it after otlp::count_items (which names where framing breaks), so nothing
 // that a decoding component (debug, JSON file or otlphttp) would fail on can enter a batch and
-// spoil other clients' data. Thread-safe: each thread reuses its own arena.
+// spoil other clients' data. Pure function: safe from any thread, no allocation.
 #pragma once
 
 #include <string_view>
