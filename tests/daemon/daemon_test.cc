@@ -105,6 +105,25 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
+// Sends one request of `n` spans named "<prefix>-<i>" over OTLP/gRPC, once the daemon listens.
+bool export_spans(uint16_t port, const std::string& prefix, int n) {
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) return false;
+  auto stub = col::trace::v1::TraceService::NewStub(channel);
+  col::trace::v1::ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < n; ++i) {
+    auto* span = ss->add_spans();
+    span->set_trace_id(std::string(16, 'a'));
+    span->set_span_id(std::string(7, 'b') + static_cast<char>('0' + i));
+    span->set_name(prefix + "-" + std::to_string(i));
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  col::trace::v1::ExportTraceServiceResponse resp;
+  return stub->Export(&ctx, req, &resp).ok();
+}
+
 }  // namespace
 
 TEST_CASE("otlpd --version prints the version", "[daemon]") {
@@ -157,22 +176,7 @@ TEST_CASE("SIGTERM drains the batch stage and the exporters before exit", "[daem
                                      "  pipelines:\n"
                                      "    traces: {receivers: [otlp], processors: [batch], exporters: [file]}\n");
   Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
-
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-  REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
-  auto stub = col::trace::v1::TraceService::NewStub(channel);
-  col::trace::v1::ExportTraceServiceRequest req;
-  auto* ss = req.add_resource_spans()->add_scope_spans();
-  for (int i = 0; i < 7; ++i) {
-    auto* span = ss->add_spans();
-    span->set_trace_id(std::string(16, 'a'));
-    span->set_span_id(std::string(7, 'b') + static_cast<char>('0' + i));
-    span->set_name("drained-" + std::to_string(i));
-  }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  col::trace::v1::ExportTraceServiceResponse resp;
-  REQUIRE(stub->Export(&ctx, req, &resp).ok());
+  REQUIRE(export_spans(port, "drained", 7));
 
   CHECK(daemon.terminate(std::chrono::seconds(15)) == 0);
   std::string out = read_file(dir / "out.jsonl");
@@ -203,16 +207,7 @@ TEST_CASE("SIGTERM with the backend down exits within the grace period and count
                                      "  pipelines:\n"
                                      "    traces: {receivers: [otlp], exporters: [otlp]}\n");
   Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-  REQUIRE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
-  auto stub = col::trace::v1::TraceService::NewStub(channel);
-  col::trace::v1::ExportTraceServiceRequest req;
-  auto* ss = req.add_resource_spans()->add_scope_spans();
-  for (int i = 0; i < 3; ++i) ss->add_spans()->set_name("lost-" + std::to_string(i));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  col::trace::v1::ExportTraceServiceResponse resp;
-  REQUIRE(stub->Export(&ctx, req, &resp).ok());
+  REQUIRE(export_spans(port, "lost", 3));
   // Wait until the first attempt failed and a 30 s backoff is pending.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (read_file(dir / "otlpd.log").find("retry 1 in") == std::string::npos &&
