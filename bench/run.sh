@@ -2,28 +2,34 @@
 # Runs the benchmark scenarios and prints one table (also written to docs/performance.md with
 # --write). otlpd is pinned to core 0; the load generator and sink share core 1.
 #
-#   bench/run.sh [--build DIR] [--seconds N] [--write] [scenario ...]   (default: a b c d e f)
+#   bench/run.sh [--build DIR] [--seconds N] [--no-valgrind] [--write] [scenario ...]   (default: a b c d e f)
 #
 # Per scenario: the highest sustained spans/s (load as fast as possible, counted as acknowledged
-# by otlpd and received by the sink), otlpd CPU per 10,000 spans/s, p50/p99 request latency at half
-# that rate, otlpd peak and idle RSS. 100 spans per request, ~10 attributes per span.
+# by otlpd), otlpd CPU per 10,000 spans/s, p50/p99 request latency at half that rate, otlpd peak
+# and idle RSS, and, under valgrind, instructions and heap allocations per span. 100 spans per
+# request, ~10 attributes per span.
+#
+# Per-span counts under valgrind are differences between two runs that send a small and a large
+# number of requests, so start-up and shutdown cancel out: (total(large) - total(small)) / spans.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 seconds=10
 write=0
+valgrind_counts=1
 scenarios=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --write) write=1; shift ;;
+    --no-valgrind) valgrind_counts=0; shift ;;
     *) scenarios+=("$1"); shift ;;
   esac
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(a b c d e f)
-otlpd=$build/otlpd
-loadgen=$build/otlpd-loadgen
+otlpd=$(realpath "$build/otlpd")
+loadgen=$(realpath "$build/otlpd-loadgen")
 work=$(mktemp -d /tmp/otlpd-bench-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -31,8 +37,18 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
+calc() { python3 -c "print($1)"; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kib() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+# Waits (up to 60 s, valgrind starts slowly) until something accepts connections on the port.
+wait_port() {
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
 
 describe() {
   case $1 in
@@ -45,22 +61,31 @@ describe() {
   esac
 }
 
-run_scenario() {
-  local s=$1 protocol=grpc gzip="" exporters="[otlp]" compression=none
-  case $s in
+# Sets the scenario's globals: protocol, gzip flag, exporters list, exporter compression.
+scenario_settings() {
+  protocol=grpc gzip="" exporters="[otlp]" compression=none
+  case $1 in
     b) protocol=http-proto ;;
     c) protocol=http-json ;;
     d) exporters="[file]" ;;
     e) exporters="[otlp, otlp/2, otlp/3]" ;;
     f) gzip=--gzip; compression=gzip ;;
   esac
-  # The sink.
+}
+
+# Starts the counting sink (on core 1); sets sink and sink_port.
+start_sink() {
+  rm -f "$work/sink.ports"
   taskset -c 1 "$loadgen" sink --grpc 127.0.0.1:0 --http none --report-interval 0 --ports-file "$work/sink.ports" \
     > "$work/sink.out" 2>&1 &
-  local sink=$!; pids+=("$sink")
+  sink=$!; pids+=("$sink")
   for _ in $(seq 100); do [ -s "$work/sink.ports" ] && break; sleep 0.05; done
-  local sink_port; sink_port=$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/sink.ports")
-  local gport hport; gport=$(free_port); hport=$(free_port)
+  sink_port=$(sed -n 's/.*grpc=\([0-9]*\).*/\1/p' "$work/sink.ports")
+}
+
+# Writes $work/otlpd.yaml for the current scenario; sets gport, hport and endpoint.
+write_config() {
+  gport=$(free_port); hport=$(free_port)
   local exporter_block=""
   for e in otlp otlp/2 otlp/3; do
     exporter_block+="  $e: {endpoint: 127.0.0.1:$sink_port, tls: {insecure: true}, compression: $compression}"$'\n'
@@ -81,35 +106,87 @@ service:
   pipelines:
     traces: {receivers: [otlp], processors: [batch], exporters: $exporters}
 YAML
+  endpoint="127.0.0.1:$gport"; [ "$protocol" = grpc ] || endpoint="127.0.0.1:$hport"
+}
+
+stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+send() {  # extra loadgen arguments
+  taskset -c 1 "$loadgen" send --signal traces --protocol "$protocol" --endpoint "$endpoint" \
+    --items-per-request 100 $gzip "$@" | sed -n 's/^RESULT //p'
+}
+
+# Runs otlpd under a valgrind tool while the loadgen sends $1 requests; prints the tool's total
+# (callgrind: instructions; dhat: heap blocks allocated).
+valgrind_total() {
+  local tool=$1 requests=$2
+  start_sink
+  write_config
+  local out="$work/$tool.out"
+  rm -f "$out"
+  case $tool in
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$otlpd" --config "$work/otlpd.yaml" \
+                 > /dev/null 2> "$work/valgrind.err" & ;;
+    dhat) valgrind --tool=dhat --dhat-out-file=/dev/null "$otlpd" --config "$work/otlpd.yaml" \
+            > /dev/null 2> "$out" & ;;
+  esac
+  local daemon=$!; pids+=("$daemon")
+  wait_port "${endpoint##*:}"
+  local result; result=$(send --requests "$requests" --connections 1 --concurrency 4 --timeout 60s)
+  local acked; acked=$(json_field "$result" "['items_acknowledged']")
+  [ "$acked" = $((requests * 100)) ] || { echo "under $tool only $acked of $((requests * 100)) spans were acknowledged" >&2; }
+  stop "$daemon"
+  stop "$sink"
+  case $tool in
+    callgrind) sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out" ;;
+    dhat) sed -n 's/.*Total: *[0-9,]* bytes in \([0-9,]*\) blocks.*/\1/p' "$out" | tr -d , ;;
+  esac
+  rm -f "$work/out.bin"
+}
+
+# Prints "instructions/span allocations/span" for the current scenario.
+per_span_counts() {
+  local small=50 large=450 spans=$(((450 - 50) * 100))
+  local i0 i1 a0 a1
+  i0=$(valgrind_total callgrind $small); i1=$(valgrind_total callgrind $large)
+  a0=$(valgrind_total dhat $small); a1=$(valgrind_total dhat $large)
+  echo "$(calc "int(($i1 - $i0) / $spans)") $(calc "'%.2f' % (($a1 - $a0) / $spans)")"
+}
+
+run_scenario() {
+  local s=$1
+  scenario_settings "$s"
+  start_sink
+  write_config
   taskset -c 0 "$otlpd" --config "$work/otlpd.yaml" > /dev/null 2> "$work/otlpd.err" &
   local daemon=$!; pids+=("$daemon")
-  sleep 1
+  wait_port "${endpoint##*:}"
+  sleep 1  # let start-up allocations settle before reading idle RSS
   local idle_rss; idle_rss=$(rss_kib "$daemon" VmRSS)
-  local endpoint="127.0.0.1:$gport"; [ "$protocol" = grpc ] || endpoint="127.0.0.1:$hport"
   local t0; t0=$(cpu_ticks "$daemon")
-  local result; result=$(taskset -c 1 "$loadgen" send --signal traces --protocol "$protocol" --endpoint "$endpoint" \
-    --duration "${seconds}s" --connections 2 --concurrency 8 --items-per-request 100 $gzip | sed -n 's/^RESULT //p')
+  local result; result=$(send --duration "${seconds}s" --connections 2 --concurrency 8)
   local t1; t1=$(cpu_ticks "$daemon")
   local acked; acked=$(json_field "$result" "['items_acknowledged']")
   local rate; rate=$(json_field "$result" "['items_per_s']")
-  local cpu_share; cpu_share=$(python3 -c "print(($t1-$t0)/$(getconf CLK_TCK)/$seconds)")
+  local cpu_share; cpu_share=$(calc "($t1-$t0)/$(getconf CLK_TCK)/$seconds")
   # Latency at half the rate.
-  local half; half=$(python3 -c "print(int($rate/2))")
-  local lat; lat=$(taskset -c 1 "$loadgen" send --signal traces --protocol "$protocol" --endpoint "$endpoint" \
-    --duration 5s --rate "$half" --connections 2 --concurrency 8 --items-per-request 100 $gzip | sed -n 's/^RESULT //p')
+  local half; half=$(calc "int($rate/2)")
+  local lat; lat=$(send --duration 5s --rate "$half" --connections 2 --concurrency 8)
   local p50 p99; p50=$(json_field "$lat" "['latency_us']['p50']"); p99=$(json_field "$lat" "['latency_us']['p99']")
   local peak_rss; peak_rss=$(rss_kib "$daemon" VmHWM)
-  kill -TERM "$daemon"; wait "$daemon" 2>/dev/null || true
-  kill -TERM "$sink"; wait "$sink" 2>/dev/null || true
-  local per_core; per_core=$(python3 -c "print(int($acked/$seconds/max($cpu_share,0.01)))")
-  local cpu_per_10k; cpu_per_10k=$(python3 -c "r=$acked/$seconds; print('%.2f%%' % (100*$cpu_share*10000/r) if r else 'n/a')")
-  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f |\n' "$s" "$(describe "$s")" "$(python3 -c "print(int($rate))")" \
-    "$per_core" "$cpu_per_10k" "$p50" "$p99" "$(python3 -c "print($peak_rss/1024)")" "$(python3 -c "print($idle_rss/1024)")"
-  rm -f "$work/sink.ports" "$work/out.bin"
+  stop "$daemon"
+  stop "$sink"
+  rm -f "$work/out.bin"
+  local counts="n/a n/a"
+  [ "$valgrind_counts" = 1 ] && counts=$(per_span_counts)
+  local per_core; per_core=$(calc "int($acked/$seconds/max($cpu_share,0.01))")
+  local cpu_per_10k; cpu_per_10k=$(calc "'%.2f%%' % (100*$cpu_share*10000/($acked/$seconds)) if $acked else 'n/a'")
+  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f | %s | %s |\n' "$s" "$(describe "$s")" "$(calc "int($rate)")" \
+    "$per_core" "$cpu_per_10k" "$p50" "$p99" "$(calc "$peak_rss/1024")" "$(calc "$idle_rss/1024")" $counts
 }
 
-table="| scenario | path | spans/s acknowledged | spans/s per otlpd core | otlpd CPU per 10k spans/s | p50 µs (half rate) | p99 µs (half rate) | peak RSS MiB | idle RSS MiB |
-|---|---|---|---|---|---|---|---|---|"
+table="| scenario | path | spans/s acknowledged | spans/s per otlpd core | otlpd CPU per 10k spans/s | p50 µs (half rate) | p99 µs (half rate) | peak RSS MiB | idle RSS MiB | instructions/span | heap allocations/span |
+|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$table"
 for s in "${scenarios[@]}"; do
   row=$(run_scenario "$s")

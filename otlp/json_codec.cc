@@ -18,6 +18,9 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "otlp/json_digits.h"
+#include "otlp/json_wire.h"
+#include "otlp/response.h"
 
 namespace otlpd::otlp {
 namespace {
@@ -40,25 +43,6 @@ size_t id_field_size(const FD* f) {
   return 0;
 }
 
-constexpr char kHexDigits[] = "0123456789abcdef";
-constexpr char kBase64Digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Both the standard and the URL-safe alphabet, as the proto3 JSON mapping requires.
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (non-ASCII lead byte), or 0 if it is
 // malformed, overlong, a surrogate or beyond U+10FFFF.
@@ -87,21 +71,6 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
     if (byte(k) < 0x80 || byte(k) > 0xBF) return 0;
   }
   return n;
-}
-
-std::unique_ptr<pb::Message> new_request(Signal signal) {
-  switch (signal) {
-    case Signal::traces:
-      return std::make_unique<
-          opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>();
-    case Signal::metrics:
-      return std::make_unique<
-          opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest>();
-    case Signal::logs:
-      return std::make_unique<
-          opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest>();
-  }
-  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -650,6 +619,9 @@ void message_to_json(const pb::Message& msg, std::string* out) {
 }
 
 std::string request_json_to_proto(Signal signal, std::string_view json_text, std::string* out) {
+  // The fast path accepts exactly what json_to_message accepts. Only a refusal runs the slow path,
+  // for its error naming the JSON path; should the two ever disagree, the slow path's result wins.
+  if (json_to_request_wire(signal, json_text, out)) return "";
   try {
     const std::unique_ptr<pb::Message> request = new_request(signal);
     if (request == nullptr) return "unknown signal";

@@ -36,7 +36,9 @@ std::string json_to_message(std::string_view json, google::protobuf::Message& ms
 void message_to_json(const google::protobuf::Message& msg, std::string* out);
 
 // Convenience for Export<Signal>ServiceRequest: OTLP/JSON in, serialized protobuf bytes appended
-// to *out. Returns "" or an error message; *out is unchanged on error.
+// to *out. Returns "" or an error message; *out is unchanged on error. Converts with the one-pass
+// fast path (json_wire.h; fields in JSON order, canonical encoding) and runs json_to_message only
+// for the error message of a refused input.
 std::string request_json_to_proto(Signal signal, std::string_view json, std::string* out);
 
 // Serialized Export<Signal>ServiceRequest bytes in, one line of OTLP/JSON appended to *out.

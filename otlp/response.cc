@@ -8,6 +8,15 @@ namespace otlpd::otlp {
 
 namespace col = opentelemetry::proto::collector;
 
+std::unique_ptr<google::protobuf::Message> new_request(Signal signal) {
+  switch (signal) {
+    case Signal::traces: return std::make_unique<col::trace::v1::ExportTraceServiceRequest>();
+    case Signal::metrics: return std::make_unique<col::metrics::v1::ExportMetricsServiceRequest>();
+    case Signal::logs: return std::make_unique<col::logs::v1::ExportLogsServiceRequest>();
+  }
+  return nullptr;
+}
+
 std::unique_ptr<google::protobuf::Message> new_response(Signal signal) {
   switch (signal) {
     case Signal::traces: return std::make_unique<col::trace::v1::ExportTraceServiceResponse>();

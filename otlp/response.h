@@ -1,6 +1,6 @@
-// Export<Signal>ServiceResponse handling shared by receivers (which build one) and exporters
-// (which read the one a server sent): the response differs per signal only in the name of the
-// rejected-items field. Pure functions: safe from any thread.
+// Export<Signal>ServiceRequest/Response messages by signal. Responses are shared by receivers
+// (which build one) and exporters (which read the one a server sent): they differ per signal only
+// in the name of the rejected-items field. Pure functions: safe from any thread.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,8 @@ struct PartialSuccess {
   std::string message;
 };
 
+// An empty Export<Signal>ServiceRequest, for the components that decode a batch.
+std::unique_ptr<google::protobuf::Message> new_request(Signal signal);
 // An empty Export<Signal>ServiceResponse (meaning full success).
 std::unique_ptr<google::protobuf::Message> new_response(Signal signal);
 // A response carrying `partial`; empty when nothing was rejected.

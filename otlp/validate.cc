@@ -1,6 +1,8 @@
 #include "otlp/validate.h"
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace otlpd::otlp {
 
@@ -113,6 +115,49 @@ constexpr Schema kSchemas[] = {
 };
 static_assert(sizeof(kSchemas) / sizeof(kSchemas[0]) == kNone, "one schema per message type");
 
+// The messages otlp::count_items walks (requests, envelopes down to the items, and the items):
+// check_request applies its stricter framing to them, so one pass decides both.
+constexpr bool is_framing_level(MessageType t) {
+  switch (t) {
+    case kTraceRequest: case kMetricsRequest: case kLogsRequest:
+    case kResourceSpans: case kScopeSpans: case kSpan:
+    case kResourceMetrics: case kScopeMetrics: case kMetric:
+    case kGauge: case kSum: case kHistogram: case kExpHistogram: case kSummary:
+    case kNumberPoint: case kHistogramPoint: case kExpHistogramPoint: case kSummaryPoint:
+    case kResourceLogs: case kScopeLogs: case kLogRecord:
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr bool is_item(MessageType t) {
+  return t == kSpan || t == kLogRecord || t == kNumberPoint || t == kHistogramPoint || t == kExpHistogramPoint ||
+         t == kSummaryPoint;
+}
+
+// Field lookup by number, one row per message type: every OTLP field number is at most 16, so a
+// direct index replaces a search on the hot path.
+constexpr uint32_t kMaxFieldNumber = 16;
+struct Slot {
+  bool known = false;
+  Kind kind = Kind::varint;
+  MessageType type = kNone;
+};
+using FieldTable = std::array<std::array<Slot, kMaxFieldNumber + 1>, kNone>;
+
+constexpr FieldTable make_field_table() {
+  FieldTable table{};
+  for (size_t t = 0; t < kNone; ++t) {
+    for (size_t i = 0; i < kSchemas[t].count; ++i) {
+      const Field& f = kSchemas[t].fields[i];
+      table[t][f.number] = Slot{true, f.kind, f.type};
+    }
+  }
+  return table;
+}
+constexpr FieldTable kFieldTable = make_field_table();
+
 // protobuf's default recursion limit.
 constexpr int kMaxDepth = 100;
 
@@ -124,6 +169,10 @@ class Cursor {
   bool done() const { return p_ == end_; }
 
   bool varint(uint64_t* out) {
+    if (p_ != end_ && *p_ < 0x80) {  // most varints are one byte
+      *out = *p_++;
+      return true;
+    }
     uint64_t v = 0;
     for (int i = 0; i < 10; ++i) {
       if (p_ == end_) return false;
@@ -137,16 +186,27 @@ class Cursor {
     return false;
   }
   // A field key: protobuf reads it as a varint of at most 5 bytes and keeps the low 32 bits.
-  bool tag(uint32_t* number, uint32_t* wire) {
-    uint32_t v = 0;
+  // `wide` tells whether bits above those 32 were set (otlp::count_items refuses such keys).
+  bool tag(uint32_t* number, uint32_t* wire, bool* wide) {
+    if (p_ != end_ && *p_ < 0x80) {
+      const uint8_t b = *p_++;
+      if ((b >> 3) == 0) return false;
+      *number = b >> 3;
+      *wire = b & 7;
+      *wide = false;
+      return true;
+    }
+    uint64_t v = 0;
     for (int i = 0; i < 5; ++i) {
       if (p_ == end_) return false;
       uint8_t b = *p_++;
-      v |= uint32_t(b & 0x7f) << (7 * i);
+      v |= uint64_t(b & 0x7f) << (7 * i);
       if (!(b & 0x80)) {
-        if ((v >> 3) == 0) return false;
-        *number = v >> 3;
-        *wire = v & 7;
+        const auto low = static_cast<uint32_t>(v);
+        if ((low >> 3) == 0) return false;
+        *number = low >> 3;
+        *wire = low & 7;
+        *wide = (v >> 32) != 0;
         return true;
       }
     }
@@ -171,9 +231,30 @@ class Cursor {
   const uint8_t* end_;
 };
 
+// Attribute keys and values are mostly short ASCII: this settles them without the UTF-8 decoder.
+inline bool all_ascii(const uint8_t* p, const uint8_t* end) {
+  uint64_t high = 0;
+  for (; end - p >= 8; p += 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    high |= word;
+  }
+  uint8_t tail = 0;
+  for (; p < end; ++p) tail |= *p;
+  return ((high & 0x8080808080808080ull) | (tail & 0x80)) == 0;
+}
+
 // Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF (what proto3 requires).
 bool valid_utf8(const uint8_t* p, const uint8_t* end) {
   while (p < end) {
+    // Attribute keys and values are mostly ASCII: eight bytes at a time.
+    while (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, 8);
+      if (word & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p == end) break;
     uint8_t c = *p;
     if (c < 0x80) {
       ++p;
@@ -205,21 +286,13 @@ bool valid_utf8(const uint8_t* p, const uint8_t* end) {
   return true;
 }
 
-const Field* find(const Schema& s, uint32_t number) {
-  for (size_t i = 0; i < s.count; ++i) {
-    if (s.fields[i].number == number) return &s.fields[i];
-  }
-  return nullptr;
-}
-
-bool valid_message(MessageType type, Cursor c, int depth);
-
 // Skips an unknown group up to its matching end tag.
 bool skip_group(Cursor& c, uint32_t number, int depth) {
   if (depth > kMaxDepth) return false;
   while (!c.done()) {
     uint32_t field, wire;
-    if (!c.tag(&field, &wire)) return false;
+    bool wide;
+    if (!c.tag(&field, &wire, &wide)) return false;
     if (wire == kEndGroup) return field == number;
     uint64_t v;
     switch (wire) {
@@ -247,47 +320,154 @@ bool valid_packed(Kind kind, Cursor c) {
   return true;
 }
 
-bool valid_message(MessageType type, Cursor c, int depth) {
-  if (depth > kMaxDepth) return false;
-  const Schema& s = kSchemas[type];
-  while (!c.done()) {
-    uint32_t number, wire;
-    if (!c.tag(&number, &wire)) return false;
-    const Field* f = find(s, number);
-    uint64_t v;
+// What to do with a field, decided once per (message type, one-byte key) ahead of time: keys
+// below 0x80 (field numbers 1-15) are nearly every key in OTLP, so the hot loop is one table
+// load and a switch. Longer keys take the general path.
+enum class Op : uint8_t {
+  fail, varint, fixed64, fixed32, group, skip_bytes, string, message, item, packed_fixed64, packed_varint,
+};
+struct Step {
+  Op op = Op::fail;
+  MessageType type = kNone;  // Op::message, Op::item
+};
+using StepTable = std::array<std::array<Step, 128>, kNone>;
+
+// kCounting: also apply otlp::count_items' framing rules to the levels it walks (no groups, no
+// keys wider than 32 bits, envelope children must be length-delimited) and count the items.
+constexpr Step step_for(size_t type, uint32_t key, bool counting) {
+  const uint32_t number = key >> 3, wire = key & 7;
+  if (number == 0) return {Op::fail};
+  const Slot& f = kFieldTable[type][number];
+  const bool framing = counting && is_framing_level(static_cast<MessageType>(type));
+  const bool child = f.known && f.kind == Kind::message && is_framing_level(f.type);
+  if (framing && child && wire != kLengthDelimited) return {Op::fail};
+  switch (wire) {
+    case kVarint: return {Op::varint};
+    case kFixed64: return {Op::fixed64};
+    case kFixed32: return {Op::fixed32};
+    case kStartGroup: return {framing ? Op::fail : Op::group};
+    case kLengthDelimited:
+      if (!f.known) return {Op::skip_bytes};
+      switch (f.kind) {
+        case Kind::string: return {Op::string};
+        case Kind::message: return {counting && is_item(f.type) ? Op::item : Op::message, f.type};
+        case Kind::packed_fixed64: return {Op::packed_fixed64};
+        case Kind::packed_varint: return {Op::packed_varint};
+        default: return {Op::skip_bytes};
+      }
+    default: return {Op::fail};  // a stray end-group key, or wire types 6 and 7
+  }
+}
+
+constexpr StepTable make_step_table(bool counting) {
+  StepTable table{};
+  for (size_t t = 0; t < kNone; ++t) {
+    for (uint32_t key = 0; key < 128; ++key) table[t][key] = step_for(t, key, counting);
+  }
+  return table;
+}
+constexpr StepTable kLenientSteps = make_step_table(false);
+constexpr StepTable kCountingSteps = make_step_table(true);
+
+// A key longer than one byte: field numbers above 15, or a padded encoding.
+bool general_step(MessageType type, uint32_t number, uint32_t wire, bool wide, bool counting, Step* out) {
+  if (counting && is_framing_level(type) && wide) return false;
+  const Slot* f = number <= kMaxFieldNumber && kFieldTable[type][number].known ? &kFieldTable[type][number] : nullptr;
+  if (!f) {
+    const bool framing = counting && is_framing_level(type);
     switch (wire) {
-      case kVarint: if (!c.varint(&v)) return false; break;
-      case kFixed64: if (!c.skip(8)) return false; break;
-      case kFixed32: if (!c.skip(4)) return false; break;
-      case kStartGroup: if (!skip_group(c, number, depth + 1)) return false; break;
-      case kLengthDelimited: {
-        Cursor value(nullptr, nullptr);
+      case kVarint: *out = {Op::varint}; return true;
+      case kFixed64: *out = {Op::fixed64}; return true;
+      case kFixed32: *out = {Op::fixed32}; return true;
+      case kStartGroup: *out = {framing ? Op::fail : Op::group}; return true;
+      case kLengthDelimited: *out = {Op::skip_bytes}; return true;
+      default: *out = {Op::fail}; return true;
+    }
+  }
+  *out = step_for(type, (number << 3) | wire, counting);
+  return true;
+}
+
+template <bool kCounting>
+bool valid_message(MessageType type, Cursor c, int depth, size_t* items) {
+  if (depth > kMaxDepth) return false;
+  const auto& steps = kCounting ? kCountingSteps[type] : kLenientSteps[type];
+  while (!c.done()) {
+    Step step;
+    uint32_t number = 0;
+    const uint8_t first = *c.begin();
+    if (first < 0x80) {
+      c.skip(1);
+      step = steps[first];
+    } else {
+      uint32_t wire;
+      bool wide;
+      if (!c.tag(&number, &wire, &wide) || !general_step(type, number, wire, wide, kCounting, &step)) return false;
+    }
+    uint64_t v;
+    Cursor value(nullptr, nullptr);
+    switch (step.op) {
+      case Op::fail: return false;
+      case Op::varint: if (!c.varint(&v)) return false; break;
+      case Op::fixed64: if (!c.skip(8)) return false; break;
+      case Op::fixed32: if (!c.skip(4)) return false; break;
+      case Op::group:
+        if (number == 0) number = first >> 3;
+        if (!skip_group(c, number, depth + 1)) return false;
+        break;
+      case Op::skip_bytes:
         if (!c.varint(&v) || !c.slice(v, &value)) return false;
-        if (!f) break;
-        if (f->kind == Kind::string && !valid_utf8(value.begin(), value.end())) return false;
-        if (f->kind == Kind::message && !valid_message(f->type, value, depth + 1)) return false;
-        if ((f->kind == Kind::packed_fixed64 || f->kind == Kind::packed_varint) && !valid_packed(f->kind, value)) {
+        break;
+      case Op::string:
+        if (!c.varint(&v) || !c.slice(v, &value)) return false;
+        if (!all_ascii(value.begin(), value.end()) && !valid_utf8(value.begin(), value.end())) return false;
+        break;
+      case Op::item:
+        ++*items;
+        [[fallthrough]];
+      case Op::message:
+        if (!c.varint(&v) || !c.slice(v, &value) || !valid_message<kCounting>(step.type, value, depth + 1, items)) {
           return false;
         }
         break;
-      }
-      default: return false;  // a stray end-group tag, or wire types 6 and 7
+      case Op::packed_fixed64:
+      case Op::packed_varint:
+        if (!c.varint(&v) || !c.slice(v, &value)) return false;
+        if (!valid_packed(step.op == Op::packed_fixed64 ? Kind::packed_fixed64 : Kind::packed_varint, value)) {
+          return false;
+        }
+        break;
     }
   }
   return true;
 }
 
+MessageType request_type(Signal signal) {
+  switch (signal) {
+    case Signal::traces: return kTraceRequest;
+    case Signal::metrics: return kMetricsRequest;
+    case Signal::logs: return kLogsRequest;
+  }
+  return kTraceRequest;
+}
+
+Cursor cursor_of(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  return Cursor(p, p + bytes.size());
+}
+
 }  // namespace
 
 bool decodes_as_request(Signal signal, std::string_view request) {
-  const auto* p = reinterpret_cast<const uint8_t*>(request.data());
-  Cursor c(p, p + request.size());
-  switch (signal) {
-    case Signal::traces: return valid_message(kTraceRequest, c, 0);
-    case Signal::metrics: return valid_message(kMetricsRequest, c, 0);
-    case Signal::logs: return valid_message(kLogsRequest, c, 0);
-  }
-  return false;
+  size_t unused = 0;
+  return valid_message<false>(request_type(signal), cursor_of(request), 0, &unused);
+}
+
+CheckResult check_request(Signal signal, std::string_view request) {
+  CheckResult result;
+  result.ok = valid_message<true>(request_type(signal), cursor_of(request), 0, &result.items);
+  if (!result.ok) result.items = 0;
+  return result;
 }
 
 }  // namespace otlpd::otlp

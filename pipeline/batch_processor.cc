@@ -23,6 +23,7 @@ struct BatchProcessor::Impl {
         signal(signal_),
         config(config_),
         next(std::move(next_)),
+        next_never_waits(next->never_waits()),
         labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}},
         accepted_items(host.telemetry.counter("otlpd_processor_accepted_items", labels)),
         refused_items(host.telemetry.counter("otlpd_processor_refused_items", labels)),
@@ -34,6 +35,7 @@ struct BatchProcessor::Impl {
   const Signal signal;
   const BatchConfig config;
   const ConsumerPtr next;
+  const bool next_never_waits;      // then a filled batch goes on from the thread that filled it
   Telemetry::Labels labels;
   Counter& accepted_items;
   Counter& refused_items;
@@ -124,9 +126,15 @@ struct BatchProcessor::Impl {
     const size_t ready_before = ready.size();
     append_locked(batch);
     accepted_items.add(batch->items);
-    // The worker sleeps until the open batch's deadline; it needs waking only for a new deadline
-    // or a new ready batch.
-    if (ready.size() != ready_before || (was_empty && open_items > 0)) wake.notify_one();
+    bool wake_worker = was_empty && open_items > 0;  // a new deadline
+    if (ready.size() != ready_before) {
+      // A batch filled up: hand it on from this thread when nothing else is being offered,
+      // saving a thread switch per batch; otherwise (or if refused) the worker takes over.
+      while (next_never_waits && !ready.empty() && !offering && Clock::now() >= reoffer_at) offer_head(lock);
+      wake_worker = wake_worker || !ready.empty() || stopping;  // shutdown may have begun meanwhile
+    }
+    // The worker sleeps until the open batch's deadline or a re-offer time.
+    if (wake_worker) wake.notify_one();
     return Status::ok();
   }
 
@@ -139,19 +147,20 @@ struct BatchProcessor::Impl {
         seal_open_locked();
         batches_by_time.add(1);
       }
-      if (!ready.empty() && now >= reoffer_at) {
+      if (!ready.empty() && !offering && now >= reoffer_at) {
         offer_head(lock);
         continue;
       }
       if (stopping && ready.empty() && open_items == 0) break;
       Clock::time_point until = Clock::time_point::max();
       if (open_items > 0) until = open_since + config.schedule_delay;
-      if (!ready.empty()) until = std::min(until, reoffer_at);
+      if (!ready.empty() && !offering) until = std::min(until, reoffer_at);
       wake.wait_until(lock, until);
     }
   }
 
-  // Worker, under mu (released while downstream has the batch).
+  // Worker or a consume() caller, under mu (released while downstream has the batch); only one
+  // thread offers at a time (`offering`), so batches leave in order.
   void offer_head(std::unique_lock<std::mutex>& lock) {
     BatchPtr head = ready.front();
     offering = head;
@@ -231,6 +240,10 @@ Status BatchProcessor::start() {
 }
 
 Status BatchProcessor::consume(BatchPtr batch) { return impl_->consume(std::move(batch)); }
+
+bool BatchProcessor::never_waits() const {
+  return impl_->config.when_full != BatchConfig::WhenFull::block && impl_->next_never_waits;
+}
 
 void BatchProcessor::shutdown(Clock::time_point deadline) {
   impl_->shutdown(deadline);

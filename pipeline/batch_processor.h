@@ -44,6 +44,7 @@ class BatchProcessor : public Processor {
 
   Status start() override;
   Status consume(BatchPtr batch) override;
+  bool never_waits() const override;
   // Sends the open batch at once and waits for the stage to empty until `deadline`; what is still
   // waiting then is dropped and counted.
   void shutdown(Clock::time_point deadline) override;

@@ -18,6 +18,10 @@ class Consumer {
   // OK: otlpd is now responsible for the data (partial(): except the counted rejected items).
   // A retryable error: nothing of `batch` was kept, the caller may offer it again later.
   virtual Status consume(BatchPtr batch) = 0;
+
+  // True when consume() never waits (not even a bounded time), so an upstream stage may call it
+  // on its own caller's thread (a client's) instead of handing the batch to a thread of its own.
+  virtual bool never_waits() const { return false; }
 };
 
 using ConsumerPtr = std::shared_ptr<Consumer>;

@@ -31,4 +31,11 @@ Status FanOut::consume(BatchPtr batch) {
   return Status::ok();
 }
 
+bool FanOut::never_waits() const {
+  for (const auto& t : targets_) {
+    if (!t.consumer->never_waits()) return false;
+  }
+  return true;
+}
+
 }  // namespace otlpd

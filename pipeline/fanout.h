@@ -23,6 +23,7 @@ class FanOut : public Consumer {
   explicit FanOut(std::vector<Target> targets);
 
   Status consume(BatchPtr batch) override;
+  bool never_waits() const override;
 
  private:
   std::vector<Target> targets_;

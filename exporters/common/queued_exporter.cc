@@ -49,7 +49,7 @@ Status QueuedExporter::start() {
 }
 
 Status QueuedExporter::consume(BatchPtr batch) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
   // A disabled queue only takes what a free consumer can send right away.
   const size_t capacity = settings_.queue.enabled ? static_cast<size_t>(settings_.queue.queue_size) : 0;
@@ -65,18 +65,32 @@ Status QueuedExporter::consume(BatchPtr batch) {
     return Status::unavailable("sending queue of exporter " + id_.str() + " is full");
   }
   queue_.push_back(std::move(batch));
-  dispatch_locked();
+  Attempts attempts = take_attempts_locked();
+  lock.unlock();
+  launch(std::move(attempts));
   return Status::ok();
 }
 
-void QueuedExporter::dispatch_locked() {
+QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
+  Attempts attempts;
   while (in_flight_ < static_cast<size_t>(settings_.queue.num_consumers) && !queue_.empty()) {
     auto attempt = std::make_shared<Attempt>();
     attempt->batch = std::move(queue_.front());
     attempt->first_try = Clock::now();
     queue_.pop_front();
     ++in_flight_;
-    asio::post(host_.io, [self = shared_from_this(), attempt] { self->run_attempt(attempt); });
+    attempts.push_back(std::move(attempt));
+  }
+  return attempts;
+}
+
+void QueuedExporter::launch(Attempts attempts) {
+  for (auto& attempt : attempts) {
+    if (sender_->sends_without_blocking()) {
+      run_attempt(std::move(attempt));  // saves a thread switch per batch
+    } else {
+      asio::post(host_.io, [self = shared_from_this(), attempt] { self->run_attempt(attempt); });
+    }
   }
 }
 
@@ -137,10 +151,12 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
     spdlog::error("exporter {}: dropped {} {} after {} retries: {}", id_.str(), items, otlp::item_name(signal_),
                   attempt->retries, status.to_string());
   }
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   --in_flight_;
-  dispatch_locked();
+  Attempts attempts = take_attempts_locked();
   idle_cv_.notify_all();
+  lock.unlock();
+  launch(std::move(attempts));
 }
 
 size_t QueuedExporter::pending() const {

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <set>
 
+#include <boost/container/small_vector.hpp>
+
 #include "exporters/common/exporter_settings.h"
 #include "exporters/common/sender.h"
 #include "pipeline/registry.h"
@@ -30,6 +32,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
 
   Status start() override;
   Status consume(BatchPtr batch) override;
+  bool never_waits() const override { return true; }  // it queues or refuses
   void shutdown(Clock::time_point deadline) override;
 
   // Batches queued or in flight (for tests and telemetry).
@@ -38,7 +41,10 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
  private:
   struct Attempt;
   struct RetryTimer;
-  void dispatch_locked();
+  using Attempts = boost::container::small_vector<std::shared_ptr<Attempt>, 2>;
+  // Under mu_: takes queued batches for free consumers. launch() then starts them, without mu_.
+  Attempts take_attempts_locked();
+  void launch(Attempts attempts);
   void run_attempt(std::shared_ptr<Attempt> attempt);
   void finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status);
   std::chrono::milliseconds backoff(int retry_number);

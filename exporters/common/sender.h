@@ -25,6 +25,9 @@ class Sender {
   // retryable error (the QueuedExporter will retry) or a permanent one (dropped and counted).
   // The attempt must give up by `deadline` with deadline_exceeded.
   virtual void send(BatchPtr batch, Clock::time_point deadline, Done done) = 0;
+  // True when send() only starts the delivery and returns at once (never blocks on I/O), so the
+  // QueuedExporter may call it on the thread that queued the batch instead of the io_context.
+  virtual bool sends_without_blocking() const { return false; }
   // Called from the main thread after the last send() completed or at the final deadline. Idempotent.
   virtual void shutdown() {}
 };

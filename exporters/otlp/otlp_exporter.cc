@@ -86,6 +86,9 @@ class GrpcSender : public Sender {
     for (auto* context : live_) context->TryCancel();
   }
 
+  // UnaryCall only queues the call with gRPC, whose own threads do the I/O.
+  bool sends_without_blocking() const override { return true; }
+
   void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
     struct Call {
       grpc::ClientContext context;

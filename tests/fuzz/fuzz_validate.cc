@@ -1,6 +1,7 @@
 // otlp::decodes_as_request must agree with protobuf's own parser on every input: it decides what
 // the receivers accept without decoding, so a difference either lets through data a decoding
-// exporter would fail on, or refuses data protobuf accepts.
+// exporter would fail on, or refuses data protobuf accepts. otlp::check_request, the receivers'
+// one-pass form, must equal count_items && decodes_as_request, with count_items' item count.
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,6 +12,7 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/validate.h"
+#include "otlp/wire.h"
 
 using namespace otlpd::otlp;
 namespace col = opentelemetry::proto::collector;
@@ -34,6 +36,16 @@ template <typename Request>
 void check(Signal signal, const uint8_t* data, size_t size) {
   bool ours = decodes_as_request(signal, std::string_view(reinterpret_cast<const char*>(data), size));
   if (ours != protobuf_accepts<Request>(data, size)) disagree(signal_name(signal).data(), ours, data, size);
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const WalkResult walk = count_items(signal, bytes);
+  const CheckResult one_pass = check_request(signal, bytes);
+  if (one_pass.ok != (walk.ok && ours) || (one_pass.ok && one_pass.items != walk.items)) {
+    std::fprintf(stderr, "%s: check_request ok=%d items=%zu, count_items ok=%d items=%zu, decodes=%d on:",
+                 signal_name(signal).data(), one_pass.ok, one_pass.items, walk.ok, walk.items, ours);
+    for (size_t i = 0; i < size; ++i) std::fprintf(stderr, " %02x", data[i]);
+    std::fprintf(stderr, "\n");
+    std::abort();
+  }
 }
 
 }  // namespace

@@ -747,5 +747,37 @@ TEST_CASE_METHOD(BatchFixture, "batch factory: create builds a working processor
   REQUIRE(wait_until([&] { return processor->queued_items() == 1; }));
 }
 
+TEST_CASE_METHOD(BatchFixture, "batch: a filled batch goes on from the filling thread when downstream never waits",
+                 "[batch]") {
+  sink->set_never_waits(true);
+  create(size_only(10));
+  // Four producers at once: every span arrives exactly once, in full batches, and each batch was
+  // handed on by one of the producers, not the stage's own thread.
+  constexpr uint64_t kProducers = 4, kRequests = 50;
+  std::vector<std::thread> producers;
+  std::vector<std::thread::id> producer_ids(kProducers);
+  for (uint64_t p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      producer_ids[p] = std::this_thread::get_id();
+      for (uint64_t r = 0; r < kRequests; ++r) {
+        const uint64_t first = 1 + (p * kRequests + r) * 5;
+        REQUIRE(processor->consume(make_traces_request(1, 1, 5, first).batch()).is_ok());
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  REQUIRE(sink->wait_for_batches(kProducers * kRequests / 2));
+  auto calls = sink->calls();
+  REQUIRE(calls.size() == kProducers * kRequests / 2);
+  for (const auto& call : calls) {
+    CHECK(call.batch->items == 10);
+    CHECK(std::find(producer_ids.begin(), producer_ids.end(), call.thread) != producer_ids.end());
+  }
+  auto ids = delivered_span_ids();
+  std::sort(ids.begin(), ids.end());
+  CHECK(ids == iota_ids(1, kProducers * kRequests * 5));
+  CHECK(processor->queued_items() == 0);
+}
+
 }  // namespace
 }  // namespace otlpd

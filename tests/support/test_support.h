@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -159,9 +160,14 @@ class RecordingConsumer : public Consumer {
     BatchPtr batch;
     Status status;
     Clock::time_point at;  // when consume() was entered
+    std::thread::id thread;
   };
 
   explicit RecordingConsumer(std::chrono::milliseconds max_block = 30000ms) : max_block_(max_block) {}
+
+  // What never_waits() answers (false by default, like a consumer that may wait).
+  void set_never_waits(bool v) { never_waits_ = v; }
+  bool never_waits() const override { return never_waits_; }
 
   Status consume(BatchPtr batch) override {
     std::unique_lock lock(mu_);
@@ -179,7 +185,7 @@ class RecordingConsumer : public Consumer {
       status = script_.front();
       script_.pop_front();
     }
-    calls_.push_back({batch, status, at});
+    calls_.push_back({batch, status, at, std::this_thread::get_id()});
     if (status.is_ok()) {
       accepted_.push_back(batch);
       accepted_items_ += batch->items;
@@ -260,6 +266,7 @@ class RecordingConsumer : public Consumer {
 
  private:
   const std::chrono::milliseconds max_block_;
+  std::atomic<bool> never_waits_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Status> script_;
