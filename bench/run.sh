@@ -101,7 +101,7 @@ processors:
 exporters:
 $exporter_block  file: {path: $work/out.bin, format: proto}
 service:
-  telemetry: {logs: {level: warn}}
+  telemetry: {logs: {level: info}}
   runtime: {worker_threads: 1}
   pipelines:
     traces: {receivers: [otlp], processors: [batch], exporters: $exporters}
@@ -144,6 +144,20 @@ valgrind_total() {
   rm -f "$work/out.bin"
 }
 
+# The pools' hit rate over the run, from the totals otlpd logs when it stops.
+pool_hit_rate() {
+  python3 - "$1" <<'PY'
+import re, sys
+hits = misses = 0
+for line in open(sys.argv[1]):
+    m = re.search(r"total otlpd_pool_(hits|misses)\{pool=\w+\} = (\d+)", line)
+    if m:
+        if m.group(1) == "hits": hits += int(m.group(2))
+        else: misses += int(m.group(2))
+print("%.2f%%" % (100.0 * hits / (hits + misses)) if hits + misses else "n/a")
+PY
+}
+
 # Prints "instructions/span allocations/span" for the current scenario.
 per_span_counts() {
   local small=50 large=450 spans=$(((450 - 50) * 100))
@@ -177,16 +191,18 @@ run_scenario() {
   stop "$daemon"
   stop "$sink"
   rm -f "$work/out.bin"
+  local hit_rate; hit_rate=$(pool_hit_rate "$work/otlpd.err")
   local counts="n/a n/a"
   [ "$valgrind_counts" = 1 ] && counts=$(per_span_counts)
   local per_core; per_core=$(calc "int($acked/$seconds/max($cpu_share,0.01))")
   local cpu_per_10k; cpu_per_10k=$(calc "'%.2f%%' % (100*$cpu_share*10000/($acked/$seconds)) if $acked else 'n/a'")
-  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f | %s | %s |\n' "$s" "$(describe "$s")" "$(calc "int($rate)")" \
-    "$per_core" "$cpu_per_10k" "$p50" "$p99" "$(calc "$peak_rss/1024")" "$(calc "$idle_rss/1024")" $counts
+  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f | %s | %s | %s |\n' "$s" "$(describe "$s")" \
+    "$(calc "int($rate)")" "$per_core" "$cpu_per_10k" "$p50" "$p99" "$(calc "$peak_rss/1024")" \
+    "$(calc "$idle_rss/1024")" $counts "$hit_rate"
 }
 
-table="| scenario | path | spans/s acknowledged | spans/s per otlpd core | otlpd CPU per 10k spans/s | p50 µs (half rate) | p99 µs (half rate) | peak RSS MiB | idle RSS MiB | instructions/span | heap allocations/span |
-|---|---|---|---|---|---|---|---|---|---|---|"
+table="| scenario | path | spans/s acknowledged | spans/s per otlpd core | otlpd CPU per 10k spans/s | p50 µs (half rate) | p99 µs (half rate) | peak RSS MiB | idle RSS MiB | instructions/span | heap allocations/span | pool hit rate |
+|---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$table"
 for s in "${scenarios[@]}"; do
   row=$(run_scenario "$s")

@@ -16,6 +16,7 @@
 #include "config/service_config.h"
 #include "daemon/builtins.h"
 #include "daemon/io_pool.h"
+#include "pipeline/buffer_pool.h"
 #include "pipeline/graph.h"
 #include "pipeline/telemetry.h"
 
@@ -90,8 +91,9 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
   size_t threads = config.worker_threads > 0 ? static_cast<size_t>(config.worker_threads)
                                              : std::max(1u, std::thread::hardware_concurrency());
   otlpd::Telemetry telemetry;
+  otlpd::BatchPools pools(telemetry);
   otlpd::IoPool pool(threads);
-  otlpd::Host host{pool.io(), telemetry};
+  otlpd::Host host{pool.io(), telemetry, &pools};
   otlpd::Status status;
   auto graph = otlpd::Graph::build(config, registry, host, &status);
   if (!graph) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "otlp/signal.h"
+#include "pipeline/buffer_pool.h"
 
 namespace otlpd {
 
@@ -18,14 +19,27 @@ using otlp::Signal;
 
 struct Batch {
   Signal signal = Signal::traces;
-  std::string payload;  // serialized Export<Signal>ServiceRequest
-  size_t items = 0;     // spans, metric data points or log records in `payload`
+  std::string payload;              // serialized Export<Signal>ServiceRequest
+  size_t items = 0;                 // spans, metric data points or log records in `payload`
+  BufferPool* recycle = nullptr;    // when set, takes back `payload`'s memory as the batch dies
+
+  ~Batch() {
+    if (recycle) recycle->release(std::move(payload));
+  }
 };
 
 using BatchPtr = std::shared_ptr<const Batch>;
 
 inline BatchPtr make_batch(Signal signal, std::string payload, size_t items) {
-  return std::make_shared<const Batch>(Batch{signal, std::move(payload), items});
+  return std::make_shared<const Batch>(signal, std::move(payload), items);
+}
+
+// The same from pools: the Batch and its control block from `objects`, and `payload`'s memory
+// back to `buffers` when the last share is gone.
+inline BatchPtr make_pooled_batch(BlockPool& objects, BufferPool& buffers, Signal signal, std::string payload,
+                                  size_t items) {
+  return std::allocate_shared<const Batch>(PoolAllocator<Batch>(&objects), signal, std::move(payload), items,
+                                           &buffers);
 }
 
 }  // namespace otlpd

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "otlp/wire.h"
+#include "pipeline/buffer_pool.h"
 #include "pipeline/io_thread.h"
 
 namespace otlpd {
@@ -24,6 +25,7 @@ struct BatchProcessor::Impl {
         config(config_),
         next(std::move(next_)),
         next_never_waits(next->never_waits()),
+        pools(host.pools),
         labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}},
         accepted_items(host.telemetry.counter("otlpd_processor_accepted_items", labels)),
         refused_items(host.telemetry.counter("otlpd_processor_refused_items", labels)),
@@ -36,6 +38,7 @@ struct BatchProcessor::Impl {
   const BatchConfig config;
   const ConsumerPtr next;
   const bool next_never_waits;      // then a filled batch goes on from the thread that filled it
+  BatchPools* const pools;          // may be null
   Telemetry::Labels labels;
   Counter& accepted_items;
   Counter& refused_items;
@@ -48,6 +51,7 @@ struct BatchProcessor::Impl {
   std::condition_variable wake;     // work for the worker
   std::string open_payload;
   size_t open_items = 0;
+  size_t last_batch_bytes = 0;      // what the next batch likely needs, to reserve it at once
   Clock::time_point open_since;
   std::deque<BatchPtr> ready;
   size_t queued = 0;                // open + ready items
@@ -70,13 +74,25 @@ struct BatchProcessor::Impl {
   // Under mu. Closes the open batch into the ready queue.
   void seal_open_locked() {
     if (open_items == 0) return;
-    ready.push_back(make_batch(signal, std::move(open_payload), open_items));
-    open_payload.clear();
+    last_batch_bytes = open_payload.size();
+    ready.push_back(pools ? make_pooled_batch(pools->batch_objects, pools->batch_buffers, signal,
+                                              std::move(open_payload), open_items)
+                          : make_batch(signal, std::move(open_payload), open_items));
+    open_payload = std::string();
     open_items = 0;
   }
 
   void add_open_locked(std::string_view bytes, size_t items) {
-    if (open_items == 0) open_since = Clock::now();
+    if (open_items == 0) {
+      open_since = Clock::now();
+      // Room for a whole batch up front: appending then never reallocates and copies.
+      const size_t expected = std::max(last_batch_bytes, bytes.size());
+      if (pools) {
+        open_payload = pools->batch_buffers.acquire(expected);
+      } else {
+        open_payload.reserve(expected);
+      }
+    }
     open_payload.append(bytes);
     open_items += items;
     if (open_items >= max_batch()) {

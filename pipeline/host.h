@@ -8,12 +8,15 @@ class io_context;
 namespace otlpd {
 
 class Telemetry;
+struct BatchPools;
 
 struct Host {
   // The shared I/O pool (service.runtime.worker_threads threads). Components post work and arm
   // timers here, each on its own strand.
   boost::asio::io_context& io;
   Telemetry& telemetry;
+  // Buffers and batch objects for reuse; null (plain allocation) where nobody provides them.
+  BatchPools* pools = nullptr;
 };
 
 }  // namespace otlpd

@@ -17,6 +17,8 @@ namespace otlpd {
 class Counter {
  public:
   void add(uint64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  // For values that go down as well (a gauge: a pool's size, a queue's fill).
+  void set(uint64_t v) { value_.store(v, std::memory_order_relaxed); }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:

@@ -164,7 +164,7 @@ int run_sink(const SinkOptions& o, std::ostream& out, std::ostream& err) {
     gs.endpoint = o.grpc_endpoint;
     gs.max_recv_msg_size_mib = 64;
     grpc = std::make_unique<GrpcServer>(
-        gs, [counting](otlp::Signal s, std::string&& req) { return counting->handle(s, req); },
+        gs, nullptr, [counting](otlp::Signal s, std::string&& req) { return counting->handle(s, req); },
         [](otlp::Signal) { return true; });
     Status st = grpc->start();
     if (!st.is_ok()) {

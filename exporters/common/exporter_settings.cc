@@ -2,16 +2,42 @@
 
 namespace otlpd {
 
+namespace {
+
+// Largest queue_size per sizer: a million batches, a billion items, 1 TiB.
+int64_t max_queue_size(QueueSizer sizer) {
+  switch (sizer) {
+    case QueueSizer::requests: return 1'000'000;
+    case QueueSizer::items: return 1'000'000'000;
+    case QueueSizer::bytes: return int64_t{1} << 40;
+  }
+  return 0;
+}
+
+void parse_queue(config::Node& q, QueueSettings& queue) {
+  q.read("enabled", queue.enabled);
+  q.read("num_consumers", queue.num_consumers);
+  q.read_enum("sizer", queue.sizer,
+              {{"requests", QueueSizer::requests}, {"items", QueueSizer::items}, {"bytes", QueueSizer::bytes}});
+  // The default of 1000 only makes sense as batches; 1000 items or bytes would refuse nearly everything.
+  if (queue.sizer != QueueSizer::requests && !q.has("queue_size")) {
+    q.error("queue_size", "required when sizer is items or bytes");
+  }
+  q.read("queue_size", queue.queue_size);
+  q.read("max_size_mib", queue.max_size_mib);
+  q.check_range("num_consumers", queue.num_consumers, 1, 1024);
+  q.check_range("queue_size", queue.queue_size, 1, max_queue_size(queue.sizer));
+  q.check_range("max_size_mib", queue.max_size_mib, 0, 1'048'576);  // up to 1 TiB
+}
+
+}  // namespace
+
 void ExporterSettings::parse(config::Node& node) {
   node.read_duration("timeout", timeout);
   if (timeout.count() <= 0) node.error("timeout", "must be positive");
 
   config::Node q = node.child("sending_queue");
-  q.read("enabled", queue.enabled);
-  q.read("num_consumers", queue.num_consumers);
-  q.read("queue_size", queue.queue_size);
-  q.check_range("num_consumers", queue.num_consumers, 1, 1024);
-  q.check_range("queue_size", queue.queue_size, 1, 1'000'000);
+  parse_queue(q, queue);
   q.finish();
 
   config::Node r = node.child("retry_on_failure");

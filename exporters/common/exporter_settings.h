@@ -9,10 +9,23 @@
 
 namespace otlpd {
 
+// The unit of `queue_size` (the Collector's `sending_queue.sizer`).
+enum class QueueSizer {
+  requests,  // batches waiting (in flight ones not counted)
+  items,     // spans, data points or log records waiting and in flight
+  bytes,     // payload bytes waiting and in flight
+};
+
+// A batch is admitted while it fits under every bound that applies; a full queue refuses it.
 struct QueueSettings {
   bool enabled = true;
-  int64_t num_consumers = 10;   // sends in flight at once
-  int64_t queue_size = 1000;    // batches waiting; a full queue refuses new batches
+  int64_t num_consumers = 10;                 // sends in flight at once
+  QueueSizer sizer = QueueSizer::requests;    // what queue_size counts
+  int64_t queue_size = 1000;                  // in `sizer` units
+  int64_t max_size_mib = 64;                  // payload bytes waiting and in flight; 0: no byte bound
+
+  static constexpr uint64_t kMiB = uint64_t{1} << 20;
+  uint64_t max_size_bytes() const { return static_cast<uint64_t>(max_size_mib) * kMiB; }
 };
 
 struct RetrySettings {

@@ -36,7 +36,11 @@ QueuedExporter::QueuedExporter(ComponentId id, Signal signal, ExporterSettings s
       enqueue_failed_items_(host.telemetry.counter(
           "otlpd_exporter_enqueue_failed_items", {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
       retries_(host.telemetry.counter("otlpd_exporter_retries",
-                                      {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})) {}
+                                      {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      queue_items_(host.telemetry.counter("otlpd_exporter_queue_items",
+                                          {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      queue_bytes_(host.telemetry.counter("otlpd_exporter_queue_bytes",
+                                          {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})) {}
 
 QueuedExporter::~QueuedExporter() = default;
 
@@ -51,24 +55,59 @@ Status QueuedExporter::start() {
 Status QueuedExporter::consume(BatchPtr batch) {
   std::unique_lock lock(mu_);
   if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
-  // A disabled queue only takes what a free consumer can send right away.
-  const size_t capacity = settings_.queue.enabled ? static_cast<size_t>(settings_.queue.queue_size) : 0;
-  const bool free_consumer = in_flight_ < static_cast<size_t>(settings_.queue.num_consumers);
-  if (queue_.size() >= capacity && !(free_consumer && queue_.empty())) {
-    enqueue_failed_items_.add(batch->items);
-    const auto now = Clock::now();
-    if (now - last_full_warning_ >= std::chrono::seconds(1)) {  // at most one line a second
-      last_full_warning_ = now;
-      spdlog::warn("exporter {}: sending queue is full ({} batches); refusing {} {}", id_.str(), queue_.size(),
-                   batch->items, otlp::item_name(signal_));
-    }
-    return Status::unavailable("sending queue of exporter " + id_.str() + " is full");
+  if (auto bound = full_bound_locked(*batch)) {
+    note_refusal_locked(*batch, *bound);
+    return Status::unavailable("sending queue of exporter " + id_.str() + " is full (" + *bound + ")");
   }
+  hold_locked(*batch);
   queue_.push_back(std::move(batch));
   Attempts attempts = take_attempts_locked();
   lock.unlock();
   launch(std::move(attempts));
   return Status::ok();
+}
+
+std::optional<std::string> QueuedExporter::full_bound_locked(const Batch& batch) const {
+  const QueueSettings& q = settings_.queue;
+  const auto limit = static_cast<uint64_t>(q.queue_size);
+  if (!q.enabled) {
+    // A disabled queue only takes what a free consumer can send right away.
+    if (in_flight_ < static_cast<size_t>(q.num_consumers) && queue_.empty()) return std::nullopt;
+    return "queue disabled, " + std::to_string(in_flight_) + " sends in flight";
+  }
+  if (q.sizer == QueueSizer::requests && queue_.size() >= limit) return std::to_string(limit) + " batches";
+  if (queue_.empty() && in_flight_ == 0) return std::nullopt;  // a lone batch gets in whatever its size
+  if (q.sizer == QueueSizer::items && held_items_ + batch.items > limit) {
+    return std::to_string(limit) + " " + std::string(otlp::item_name(signal_));
+  }
+  const size_t bytes = held_bytes_ + batch.payload.size();
+  if (q.sizer == QueueSizer::bytes && bytes > limit) return std::to_string(limit) + " bytes";
+  if (q.max_size_mib > 0 && bytes > q.max_size_bytes()) return std::to_string(q.max_size_mib) + " MiB";
+  return std::nullopt;
+}
+
+void QueuedExporter::note_refusal_locked(const Batch& batch, const std::string& bound) {
+  enqueue_failed_items_.add(batch.items);
+  const auto now = Clock::now();
+  if (now - last_full_warning_ >= std::chrono::seconds(1)) {  // at most one line a second
+    last_full_warning_ = now;
+    spdlog::warn("exporter {}: sending queue is full ({}; {} batches, {} bytes held); refusing {} {}", id_.str(),
+                 bound, queue_.size() + in_flight_, held_bytes_, batch.items, otlp::item_name(signal_));
+  }
+}
+
+void QueuedExporter::hold_locked(const Batch& batch) {
+  held_items_ += batch.items;
+  held_bytes_ += batch.payload.size();
+  queue_items_.set(held_items_);
+  queue_bytes_.set(held_bytes_);
+}
+
+void QueuedExporter::unhold_locked(const Batch& batch) {
+  held_items_ -= batch.items;
+  held_bytes_ -= batch.payload.size();
+  queue_items_.set(held_items_);
+  queue_bytes_.set(held_bytes_);
 }
 
 QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
@@ -152,6 +191,7 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
                   attempt->retries, status.to_string());
   }
   std::unique_lock lock(mu_);
+  unhold_locked(*attempt->batch);
   --in_flight_;
   Attempts attempts = take_attempts_locked();
   idle_cv_.notify_all();
@@ -164,6 +204,11 @@ size_t QueuedExporter::pending() const {
   return queue_.size() + in_flight_;
 }
 
+size_t QueuedExporter::pending_bytes() const {
+  std::lock_guard lock(mu_);
+  return held_bytes_;
+}
+
 void QueuedExporter::shutdown(Clock::time_point deadline) {
   std::unique_lock lock(mu_);
   if (!accepting_ && stopping_) return;
@@ -173,7 +218,10 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   for (const auto& retry : retry_timers_) retry->timer.cancel();
   if (!queue_.empty() || in_flight_ > 0) {
     size_t items = 0;
-    for (const auto& b : queue_) items += b->items;
+    for (const auto& b : queue_) {
+      items += b->items;
+      unhold_locked(*b);
+    }
     failed_items_.add(items);
     spdlog::error("exporter {}: shutdown deadline passed; dropped {} queued {}, {} sends still in flight", id_.str(),
                   items, otlp::item_name(signal_), in_flight_);

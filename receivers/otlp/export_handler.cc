@@ -7,8 +7,9 @@
 
 namespace otlpd {
 
-ExportHandler::ExportHandler(ComponentId receiver, ReceiverConsumers consumers, Telemetry& telemetry)
-    : id_(std::move(receiver)), consumers_(std::move(consumers)) {
+ExportHandler::ExportHandler(ComponentId receiver, ReceiverConsumers consumers, Telemetry& telemetry,
+                             BatchPools* pools)
+    : id_(std::move(receiver)), consumers_(std::move(consumers)), pools_(pools) {
   for (Transport t : {Transport::grpc, Transport::http}) {
     for (Signal s : {Signal::traces, Signal::metrics, Signal::logs}) {
       Telemetry::Labels labels{{"receiver", id_.str()},
@@ -39,7 +40,10 @@ Status ExportHandler::handle(Transport transport, Signal signal, std::string&& r
     return Status::invalid_argument("malformed " + std::string(otlp::signal_name(signal)) + " request: " + error);
   }
   const size_t items = check.items;
-  Status s = consumer->consume(make_batch(signal, std::move(request), items));
+  BatchPtr batch = pools_ ? make_pooled_batch(pools_->batch_objects, pools_->request_buffers, signal,
+                                              std::move(request), items)
+                          : make_batch(signal, std::move(request), items);
+  Status s = consumer->consume(std::move(batch));
   if (s.is_ok()) {
     c.accepted->add(items - s.rejected_items());
     c.rejected->add(s.rejected_items());

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "pipeline/buffer_pool.h"
 #include "pipeline/registry.h"
 #include "pipeline/telemetry.h"
 
@@ -17,7 +18,8 @@ enum class Transport { grpc, http };
 
 class ExportHandler {
  public:
-  ExportHandler(ComponentId receiver, ReceiverConsumers consumers, Telemetry& telemetry);
+  // `pools` (may be null) provides the batch objects and takes request buffers back.
+  ExportHandler(ComponentId receiver, ReceiverConsumers consumers, Telemetry& telemetry, BatchPools* pools);
 
   // Whether some pipeline takes `signal` from this receiver.
   bool serves(Signal signal) const { return consumers_.get(signal) != nullptr; }
@@ -35,6 +37,7 @@ class ExportHandler {
 
   const ComponentId id_;
   const ReceiverConsumers consumers_;
+  BatchPools* const pools_;
   Counters counters_[2][3];
 };
 

@@ -8,6 +8,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "otlp/response.h"
+#include "pipeline/buffer_pool.h"
 
 namespace otlpd {
 
@@ -46,9 +47,9 @@ grpc::Status to_grpc(const Status& s) {
 // One reactor per call: read the single request message, answer, finish.
 class ExportReactor final : public grpc::ServerGenericBidiReactor {
  public:
-  ExportReactor(grpc::GenericCallbackServerContext* ctx, const GrpcServer::Handler& handler,
+  ExportReactor(grpc::GenericCallbackServerContext* ctx, BufferPool* buffers, const GrpcServer::Handler& handler,
                 const GrpcServer::Serves& serves)
-      : handler_(handler) {
+      : buffers_(buffers), handler_(handler) {
     auto signal = signal_for_method(ctx->method());
     if (!signal || !serves(*signal)) {
       Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + ctx->method()));
@@ -63,13 +64,17 @@ class ExportReactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
       return;
     }
-    std::string payload;
     std::vector<grpc::Slice> slices;
     if (!request_.Dump(&slices).ok()) {
       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
       return;
     }
-    payload.reserve(request_.Length());
+    std::string payload;
+    if (buffers_) {
+      payload = buffers_->acquire(request_.Length());
+    } else {
+      payload.reserve(request_.Length());
+    }
     for (const auto& slice : slices) payload.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
     request_.Clear();
     Status s;
@@ -91,6 +96,7 @@ class ExportReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  BufferPool* const buffers_;
   const GrpcServer::Handler& handler_;
   otlp::Signal signal_ = otlp::Signal::traces;
   grpc::ByteBuffer request_;
@@ -99,24 +105,26 @@ class ExportReactor final : public grpc::ServerGenericBidiReactor {
 
 class GrpcServer::Service final : public grpc::CallbackGenericService {
  public:
-  Service(const GrpcServer::Handler& handler, const GrpcServer::Serves& serves) : handler_(handler), serves_(serves) {}
+  Service(BufferPool* buffers, const GrpcServer::Handler& handler, const GrpcServer::Serves& serves)
+      : buffers_(buffers), handler_(handler), serves_(serves) {}
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    return new ExportReactor(ctx, handler_, serves_);
+    return new ExportReactor(ctx, buffers_, handler_, serves_);
   }
 
  private:
+  BufferPool* const buffers_;
   const GrpcServer::Handler& handler_;
   const GrpcServer::Serves& serves_;
 };
 
-GrpcServer::GrpcServer(GrpcServerSettings settings, Handler handler, Serves serves)
-    : settings_(std::move(settings)), handler_(std::move(handler)), serves_(std::move(serves)) {}
+GrpcServer::GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler handler, Serves serves)
+    : settings_(std::move(settings)), buffers_(buffers), handler_(std::move(handler)), serves_(std::move(serves)) {}
 
 GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
 
 Status GrpcServer::start() {
-  service_ = std::make_unique<Service>(handler_, serves_);
+  service_ = std::make_unique<Service>(buffers_, handler_, serves_);
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(settings_.endpoint, grpc::InsecureServerCredentials(), &selected_port);

@@ -22,6 +22,8 @@ class Server;
 
 namespace otlpd {
 
+class BufferPool;
+
 struct GrpcServerSettings {
   std::string endpoint = "localhost:4317";  // host:port; port 0 picks a free one
   int64_t max_recv_msg_size_mib = 4;        // larger messages get RESOURCE_EXHAUSTED
@@ -35,7 +37,8 @@ class GrpcServer {
   // `serves` tells which signals have a pipeline; the others answer UNIMPLEMENTED.
   using Serves = std::function<bool(otlp::Signal)>;
 
-  GrpcServer(GrpcServerSettings settings, Handler handler, Serves serves);
+  // `buffers` (may be null) provides the buffers request bytes are copied into.
+  GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler handler, Serves serves);
   ~GrpcServer();
 
   // Binds and starts serving; an error names the endpoint when binding fails.
@@ -47,6 +50,7 @@ class GrpcServer {
  private:
   class Service;
   GrpcServerSettings settings_;
+  BufferPool* const buffers_;
   Handler handler_;
   Serves serves_;
   std::unique_ptr<Service> service_;

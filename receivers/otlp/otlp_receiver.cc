@@ -2,16 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/buffer_pool.h"
 #include "receivers/otlp/export_handler.h"
 
 namespace otlpd {
 
 OtlpReceiver::OtlpReceiver(ComponentId id, const OtlpReceiverConfig& config, ReceiverConsumers consumers, Host& host)
-    : id_(std::move(id)), handler_(std::make_unique<ExportHandler>(id_, std::move(consumers), host.telemetry)) {
+    : id_(std::move(id)), handler_(std::make_unique<ExportHandler>(id_, std::move(consumers), host.telemetry, host.pools)) {
   ExportHandler* handler = handler_.get();
   if (config.grpc) {
     grpc_ = std::make_unique<GrpcServer>(
-        *config.grpc,
+        *config.grpc, host.pools ? &host.pools->request_buffers : nullptr,
         [handler](Signal s, std::string&& request) { return handler->handle(Transport::grpc, s, std::move(request)); },
         [handler](Signal s) { return handler->serves(s); });
   }

@@ -292,3 +292,68 @@ service:
   CHECK(b.max_export_batch_size == 8192);
   CHECK(b.max_queue_size == 4 * 8192);
 }
+
+TEST_CASE("sending_queue takes a byte bound and the Collector's sizer", "[config]") {
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: }}}
+exporters:
+  otlp/defaults: {endpoint: backend:4317}
+  otlp/bytes:
+    endpoint: backend:4317
+    sending_queue: {sizer: bytes, queue_size: 33554432, max_size_mib: 0}
+  otlp/items:
+    endpoint: backend:4317
+    sending_queue: {sizer: items, queue_size: 50000, max_size_mib: 16}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp/defaults, otlp/bytes, otlp/items]}}
+)");
+  INFO(l.errors.to_string());
+  REQUIRE(l.ok);
+  auto queue = [&](const std::string& id) {
+    return static_cast<const OtlpExporterConfig&>(*l.config.exporters.at(id).config).exporter.queue;
+  };
+  CHECK(queue("otlp/defaults").sizer == QueueSizer::requests);
+  CHECK(queue("otlp/defaults").queue_size == 1000);
+  CHECK(queue("otlp/defaults").max_size_mib == 64);
+  CHECK(queue("otlp/defaults").max_size_bytes() == 64u << 20);
+  CHECK(queue("otlp/bytes").sizer == QueueSizer::bytes);
+  CHECK(queue("otlp/bytes").queue_size == 33554432);
+  CHECK(queue("otlp/bytes").max_size_mib == 0);
+  CHECK(queue("otlp/items").sizer == QueueSizer::items);
+  CHECK(queue("otlp/items").queue_size == 50000);
+  CHECK(queue("otlp/items").max_size_mib == 16);
+}
+
+TEST_CASE("bad sending_queue sizes are errors with their paths", "[config]") {
+  Loaded l = load(R"(
+receivers: {otlp: {protocols: {grpc: }}}
+exporters:
+  otlp/a:
+    endpoint: backend:4317
+    sending_queue: {sizer: pages, max_size_mib: -1}
+  otlp/b:
+    endpoint: backend:4317
+    sending_queue: {sizer: bytes}
+  otlp/c:
+    endpoint: backend:4317
+    sending_queue: {sizer: items, queue_size: 1000000001, max_size_mib: 1048577}
+  otlp/d:
+    endpoint: backend:4317
+    sending_queue: {queue_size: 1000001, max_size_mib: lots}
+service:
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp/a, otlp/b, otlp/c, otlp/d]}}
+)");
+  CHECK_FALSE(l.ok);
+  INFO(l.errors.to_string());
+  CHECK(has_error(l.errors, "exporters.otlp/a.sending_queue.sizer",
+                  "invalid value \"pages\" (expected one of: requests, items, bytes)"));
+  CHECK(has_error(l.errors, "exporters.otlp/a.sending_queue.max_size_mib", "must be between 0 and 1048576, got -1"));
+  CHECK(has_error(l.errors, "exporters.otlp/b.sending_queue.queue_size", "required when sizer is items or bytes"));
+  CHECK(has_error(l.errors, "exporters.otlp/c.sending_queue.queue_size",
+                  "must be between 1 and 1000000000, got 1000000001"));
+  CHECK(has_error(l.errors, "exporters.otlp/c.sending_queue.max_size_mib",
+                  "must be between 0 and 1048576, got 1048577"));
+  CHECK(has_error(l.errors, "exporters.otlp/d.sending_queue.queue_size", "must be between 1 and 1000000, got 1000001"));
+  CHECK(has_error(l.errors, "exporters.otlp/d.sending_queue.max_size_mib", "expected an integer"));
+  CHECK(l.errors.size() == 7);
+}

@@ -136,6 +136,12 @@ ExporterSettings fast_settings() {
 
 BatchPtr spans(size_t n, uint64_t first = 1) { return make_traces_request(1, 1, n, first).batch(); }
 
+// A batch of `bytes` payload bytes; the fake sender never parses it.
+BatchPtr sized(size_t bytes, size_t items) { return make_batch(Signal::traces, std::string(bytes, 'x'), items); }
+
+constexpr size_t kKiB = 1024;
+constexpr size_t kMiB = 1024 * kKiB;
+
 struct ExporterFixture {
   Telemetry telemetry;  // before the threads: handlers may touch counters until joined
   test::IoThreads threads{2};
@@ -307,6 +313,7 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: a full queue refuses with a 
   REQUIRE(exporter->consume(b3).is_ok());  // queued: the queue is full
   Status s4 = exporter->consume(spans(4, 7));
   CHECK(s4.code() == Status::Code::unavailable);
+  CHECK(s4.message() == "sending queue of exporter otlp/test is full (2 batches)");
   CHECK(s4.retryable());
   CHECK(enqueue_failed() == 4);
   CHECK(exporter->consume(spans(5, 11)).code() == Status::Code::unavailable);
@@ -333,6 +340,168 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: a full queue refuses with a 
   REQUIRE(idle());
   CHECK(sent() == 10);
   CHECK(enqueue_failed() == 9);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: max_size_mib bounds the bytes queued and in flight",
+                 "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.max_size_mib = 1;
+  create(settings);
+  sender->set_hold(true);
+  BatchPtr in_flight = sized(600 * kKiB, 6), queued = sized(400 * kKiB, 4), late = sized(100 * kKiB, 3);
+  REQUIRE(exporter->consume(in_flight).is_ok());
+  REQUIRE(exporter->consume(queued).is_ok());  // 1000 KiB held: still under 1 MiB
+  CHECK(exporter->pending_bytes() == 1000 * kKiB);
+  CHECK(counter("otlpd_exporter_queue_bytes") == 1000 * kKiB);
+  CHECK(counter("otlpd_exporter_queue_items") == 10);
+
+  Status refused = exporter->consume(late);  // 1100 KiB would be over
+  CHECK(refused.code() == Status::Code::unavailable);
+  CHECK(refused.retryable());
+  CHECK(refused.message() == "sending queue of exporter otlp/test is full (1 MiB)");
+  CHECK(enqueue_failed() == 3);
+  CHECK(exporter->consume(sized(1, 2)).is_ok());  // a batch that still fits
+  CHECK(exporter->consume(late).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 6);
+  CHECK(exporter->pending() == 3);
+  CHECK(exporter->pending_bytes() == 1000 * kKiB + 1);
+
+  // The send in flight completes: its 600 KiB are free and the refused batch fits.
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  REQUIRE(sender->release_one());
+  REQUIRE(wait_until([&] { return exporter->pending_bytes() == 400 * kKiB + 1; }));
+  CHECK(exporter->consume(late).is_ok());
+  CHECK(exporter->pending_bytes() == 500 * kKiB + 1);
+
+  sender->release_all();
+  REQUIRE(idle());
+  CHECK(exporter->pending_bytes() == 0);
+  CHECK(sent() == 15);
+  CHECK(enqueue_failed() == 6);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a batch over the byte bound gets in only when the queue is empty",
+                 "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 2;
+  settings.queue.max_size_mib = 1;
+  create(settings);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(sized(3 * kMiB, 5)).is_ok());  // empty and idle: admitted
+  CHECK(exporter->pending_bytes() == 3 * kMiB);
+  // It holds its bytes while in flight, so even a free consumer does not let the next one in.
+  Status s = exporter->consume(sized(1, 2));
+  CHECK(s.message() == "sending queue of exporter otlp/test is full (1 MiB)");
+  CHECK(enqueue_failed() == 2);
+
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  REQUIRE(sender->release_one());
+  REQUIRE(idle());
+  CHECK(exporter->pending_bytes() == 0);
+  CHECK(sent() == 5);
+
+  // A small batch in flight: the next oversize batch is refused, not admitted.
+  REQUIRE(exporter->consume(sized(1, 1)).is_ok());
+  CHECK(exporter->consume(sized(2 * kMiB, 4)).code() == Status::Code::unavailable);
+  CHECK(enqueue_failed() == 6);
+  sender->release_all();
+  REQUIRE(idle());
+  CHECK(sent() == 6);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: max_size_mib 0 is no byte bound", "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.queue_size = 3;
+  settings.queue.max_size_mib = 0;
+  create(settings);
+  sender->set_hold(true);
+  for (int i = 0; i < 4; ++i) REQUIRE(exporter->consume(sized(2 * kMiB, 1)).is_ok());  // 1 in flight, 3 queued
+  CHECK(exporter->pending_bytes() == 8 * kMiB);
+  CHECK(exporter->consume(sized(1, 1)).message() == "sending queue of exporter otlp/test is full (3 batches)");
+  CHECK(enqueue_failed() == 1);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: sizer items counts the items queued and in flight",
+                 "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.sizer = QueueSizer::items;
+  settings.queue.queue_size = 10;
+  create(settings);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(4, 1)).is_ok());  // in flight
+  REQUIRE(exporter->consume(spans(6, 5)).is_ok());  // queued: 10 items held
+  Status s = exporter->consume(spans(1, 11));
+  CHECK(s.code() == Status::Code::unavailable);
+  CHECK(s.message() == "sending queue of exporter otlp/test is full (10 spans)");
+  CHECK(enqueue_failed() == 1);
+
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  REQUIRE(sender->release_one());  // 4 items free
+  REQUIRE(wait_until([&] { return exporter->pending() == 1; }));
+  CHECK(exporter->consume(spans(5, 11)).code() == Status::Code::unavailable);  // 11 > 10
+  CHECK(enqueue_failed() == 6);
+  CHECK(exporter->consume(spans(4, 11)).is_ok());  // exactly 10
+  sender->release_all();
+  REQUIRE(idle());
+  CHECK(sent() == 14);
+
+  // More items than the queue holds get in alone.
+  CHECK(exporter->consume(spans(15, 100)).is_ok());
+  REQUIRE(idle());
+  CHECK(sent() == 29);
+  CHECK(enqueue_failed() == 6);
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: sizer bytes makes queue_size a byte bound", "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.sizer = QueueSizer::bytes;
+
+  SECTION("refuses what would go over, counting the batch in flight") {
+    settings.queue.queue_size = 1000;
+    create(settings);
+    sender->set_hold(true);
+    REQUIRE(exporter->consume(sized(400, 1)).is_ok());
+    REQUIRE(exporter->consume(sized(400, 2)).is_ok());
+    Status s = exporter->consume(sized(400, 3));
+    CHECK(s.code() == Status::Code::unavailable);
+    CHECK(s.message() == "sending queue of exporter otlp/test is full (1000 bytes)");
+    CHECK(enqueue_failed() == 3);
+    REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+    REQUIRE(sender->release_one());
+    REQUIRE(wait_until([&] { return exporter->pending_bytes() == 400; }));
+    CHECK(exporter->consume(sized(400, 3)).is_ok());
+    sender->release_all();
+    REQUIRE(idle());
+    CHECK(sent() == 6);
+  }
+  SECTION("the batch count is not bounded by queue_size") {
+    settings.queue.queue_size = 2000;
+    create(settings);
+    sender->set_hold(true);
+    for (int i = 0; i < 2000; ++i) REQUIRE(exporter->consume(sized(1, 1)).is_ok());
+    CHECK(exporter->pending() == 2000);
+    CHECK(exporter->consume(sized(1, 1)).message() == "sending queue of exporter otlp/test is full (2000 bytes)");
+    CHECK(enqueue_failed() == 1);
+  }
+}
+
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a sizer and max_size_mib both apply", "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.queue.num_consumers = 1;
+  settings.queue.sizer = QueueSizer::items;
+  settings.queue.queue_size = 100;
+  settings.queue.max_size_mib = 1;
+  create(settings);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(sized(600 * kKiB, 1)).is_ok());
+  CHECK(exporter->consume(sized(600 * kKiB, 1)).message() == "sending queue of exporter otlp/test is full (1 MiB)");
+  CHECK(exporter->consume(sized(1, 100)).message() == "sending queue of exporter otlp/test is full (100 spans)");
+  CHECK(enqueue_failed() == 101);
+  CHECK(exporter->pending() == 1);
 }
 
 TEST_CASE_METHOD(ExporterFixture, "queued exporter: a disabled queue takes only what a free consumer can send",
@@ -446,6 +615,7 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: shutdown with a stuck sender
   CHECK(took < 2s);
   CHECK(failed() == 13);  // the two queued batches; the one in flight is still the sender's
   CHECK(exporter->pending() == 1);
+  CHECK(exporter->pending_bytes() == sender->attempts_copy().at(0).batch->payload.size());
   {
     std::lock_guard lock(sender->mu);
     CHECK(sender->shutdowns == 1);
@@ -456,6 +626,7 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: shutdown with a stuck sender
   SECTION("the stuck send succeeds late") {
     REQUIRE(sender->release_one(Status::ok()));
     REQUIRE(idle());
+    CHECK(exporter->pending_bytes() == 0);
     CHECK(sent() == 5);
     CHECK(failed() == 13);
   }
