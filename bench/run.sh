@@ -2,7 +2,16 @@
 # Runs the benchmark scenarios and prints one table (also written to docs/performance.md with
 # --write). otlpd is pinned to core 0; the load generator and sink share core 1.
 #
-#   bench/run.sh [--build DIR] [--seconds N] [--no-valgrind] [--write] [scenario ...]   (default: a b c d e f)
+#   bench/run.sh [--build DIR] [--seconds N] [--no-valgrind] [--allocator jemalloc|mimalloc] [--write]
+#                [scenario ...]   (default: a b c d e f)
+#
+#   bench/run.sh [--build DIR] --soak SECONDS [--rate SPANS_PER_S] [--write] [scenario]   (default: a)
+#
+# --soak runs one scenario at a steady rate (default 200,000 spans/s) for SECONDS and samples
+# otlpd's RSS every 10 s, to show whether memory stays flat under load.
+#
+# --allocator runs otlpd with that allocator preloaded (Debian packages libjemalloc2 and
+# libmimalloc2.0) instead of glibc's, to compare them.
 #
 # Per scenario: the highest sustained spans/s (load as fast as possible, counted as acknowledged
 # by otlpd), otlpd CPU per 10,000 spans/s, p50/p99 request latency at half that rate, otlpd peak
@@ -17,6 +26,10 @@ build=build
 seconds=10
 write=0
 valgrind_counts=1
+allocator=""
+preload=""
+soak=0
+soak_rate=200000
 scenarios=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,10 +37,23 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --write) write=1; shift ;;
     --no-valgrind) valgrind_counts=0; shift ;;
+    --soak) soak=$2; shift 2 ;;
+    --rate) soak_rate=$2; shift 2 ;;
+    --allocator)
+      allocator=$2; shift 2
+      case $allocator in
+        jemalloc) preload=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ;;
+        mimalloc) preload=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 ;;
+        *) echo "unknown allocator $allocator" >&2; exit 2 ;;
+      esac
+      [ -e "$preload" ] || { echo "$preload is missing (apt-get install libjemalloc2 libmimalloc2.0)" >&2; exit 2; }
+      ;;
     *) scenarios+=("$1"); shift ;;
   esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(a b c d e f)
+if [ ${#scenarios[@]} -eq 0 ]; then
+  if [ "$soak" -gt 0 ]; then scenarios=(a); else scenarios=(a b c d e f); fi
+fi
 otlpd=$(realpath "$build/otlpd")
 loadgen=$(realpath "$build/otlpd-loadgen")
 work=$(mktemp -d /tmp/otlpd-bench-XXXXXX)
@@ -167,16 +193,25 @@ per_span_counts() {
   echo "$(calc "int(($i1 - $i0) / $spans)") $(calc "'%.2f' % (($a1 - $a0) / $spans)")"
 }
 
-run_scenario() {
-  local s=$1
-  scenario_settings "$s"
+# Starts the sink and otlpd pinned to core 0 (with the chosen allocator and OTLPD_ENV, e.g.
+# OTLPD_ENV=GRPC_POLL_STRATEGY=poll) for scenario $1, and waits until it listens; sets started.
+start_pinned() {
+  scenario_settings "$1"
   start_sink
   write_config
-  taskset -c 0 "$otlpd" --config "$work/otlpd.yaml" > /dev/null 2> "$work/otlpd.err" &
-  local daemon=$!; pids+=("$daemon")
+  env ${preload:+LD_PRELOAD=$preload} ${OTLPD_ENV:-} taskset -c 0 "$otlpd" --config "$work/otlpd.yaml" \
+    > /dev/null 2> "$work/otlpd.err" &
+  started=$!; pids+=("$started")
   wait_port "${endpoint##*:}"
+}
+
+run_scenario() {
+  local s=$1
+  start_pinned "$s"
+  local daemon=$started
   sleep 1  # let start-up allocations settle before reading idle RSS
   local idle_rss; idle_rss=$(rss_kib "$daemon" VmRSS)
+  local idle_anon; idle_anon=$(rss_kib "$daemon" RssAnon)
   local t0; t0=$(cpu_ticks "$daemon")
   local result; result=$(send --duration "${seconds}s" --connections 2 --concurrency 8)
   local t1; t1=$(cpu_ticks "$daemon")
@@ -193,14 +228,49 @@ run_scenario() {
   rm -f "$work/out.bin"
   local hit_rate; hit_rate=$(pool_hit_rate "$work/otlpd.err")
   local counts="n/a n/a"
-  [ "$valgrind_counts" = 1 ] && counts=$(per_span_counts)
+  # valgrind replaces the allocator itself, so a preloaded one would not be what it counts.
+  if [ "$valgrind_counts" = 1 ] && [ -z "$preload" ]; then counts=$(per_span_counts); fi
   local per_core; per_core=$(calc "int($acked/$seconds/max($cpu_share,0.01))")
   local cpu_per_10k; cpu_per_10k=$(calc "'%.2f%%' % (100*$cpu_share*10000/($acked/$seconds)) if $acked else 'n/a'")
-  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f | %s | %s | %s |\n' "$s" "$(describe "$s")" \
+  printf '| %s | %s | %d | %d | %s | %s | %s | %.1f | %.1f (%s anon) | %s | %s | %s |\n' "$s" "$(describe "$s")${allocator:+ [$allocator]}" \
     "$(calc "int($rate)")" "$per_core" "$cpu_per_10k" "$p50" "$p99" "$(calc "$peak_rss/1024")" \
-    "$(calc "$idle_rss/1024")" $counts "$hit_rate"
+    "$(calc "$idle_rss/1024")" "$(calc "'%.1f' % ($idle_anon/1024)")" $counts "$hit_rate"
 }
 
+# Steady load for $soak seconds; prints one row per 10 s sample of otlpd's RSS.
+run_soak() {
+  local s=$1
+  start_pinned "$s"
+  local daemon=$started
+  send --duration "${soak}s" --rate "$soak_rate" --connections 2 --concurrency 8 > "$work/soak.result" &
+  local load=$!
+  echo "| elapsed s | otlpd RSS MiB | anonymous MiB | CPU share |"
+  echo "|---|---|---|---|"
+  local t_prev; t_prev=$(cpu_ticks "$daemon")
+  for ((t = 10; t <= soak; t += 10)); do
+    sleep 10
+    local t_now; t_now=$(cpu_ticks "$daemon")
+    printf '| %d | %.1f | %.1f | %.0f%% |\n' "$t" "$(calc "$(rss_kib "$daemon" VmRSS)/1024")" \
+      "$(calc "$(rss_kib "$daemon" RssAnon)/1024")" "$(calc "100*($t_now-$t_prev)/$(getconf CLK_TCK)/10")"
+    t_prev=$t_now
+  done
+  wait "$load"
+  local result; result=$(sed -n 's/^RESULT //p' "$work/soak.result")
+  [ -n "$result" ] || result=$(cat "$work/soak.result")
+  echo
+  echo "sent $(json_field "$result" "['items_sent']"), acknowledged $(json_field "$result" "['items_acknowledged']") spans at $soak_rate spans/s; peak RSS $(calc "'%.1f' % ($(rss_kib "$daemon" VmHWM)/1024)") MiB"
+  stop "$daemon"
+  stop "$sink"
+}
+
+if [ "$soak" -gt 0 ]; then
+  [ ${#scenarios[@]} -le 1 ] || { echo "--soak runs one scenario" >&2; exit 2; }
+  table=$(run_soak "${scenarios[0]}")
+  echo "$table"
+  if [ "$write" = 1 ]; then
+    scenarios=("--soak $soak --rate $soak_rate ${scenarios[0]}")
+  fi
+else
 table="| scenario | path | spans/s acknowledged | spans/s per otlpd core | otlpd CPU per 10k spans/s | p50 µs (half rate) | p99 µs (half rate) | peak RSS MiB | idle RSS MiB | instructions/span | heap allocations/span | pool hit rate |
 |---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$table"
@@ -209,14 +279,27 @@ for s in "${scenarios[@]}"; do
   echo "$row"
   table+=$'\n'"$row"
 done
+fi
 
+# --write: the table goes into docs/performance.md between markers naming this run's options,
+# replacing the previous result of the same run and leaving the rest of the page alone.
 if [ "$write" = 1 ]; then
-  {
-    echo "# otlpd performance"
-    echo
-    echo "Command: \`bench/run.sh --seconds $seconds --write ${scenarios[*]}\` · commit $(git rev-parse --short HEAD) ·"
-    echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') · $(date -u +%Y-%m-%d)"
-    echo
-    echo "$table"
-  } > docs/performance.md
+  key="${allocator:-glibc} ${scenarios[*]}"
+  block="<!-- bench: $key -->
+Command: \`bench/run.sh --seconds $seconds${allocator:+ --allocator $allocator} --write ${scenarios[*]}\` · commit $(git rev-parse --short HEAD) ·
+$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') · $(date -u +%Y-%m-%d)
+
+$table
+<!-- /bench -->"
+  python3 - docs/performance.md "$key" "$block" <<'PY'
+import os, re, sys
+path, key, block = sys.argv[1:4]
+text = open(path).read() if os.path.exists(path) else "# otlpd performance\n"
+pattern = re.compile(r"<!-- bench: " + re.escape(key) + r" -->.*?<!-- /bench -->", re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda _: block, text)
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(text)
+PY
 fi

@@ -93,7 +93,7 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
   otlpd::Telemetry telemetry;
   otlpd::BatchPools pools(telemetry);
   otlpd::IoPool pool(threads);
-  otlpd::Host host{pool.io(), telemetry, &pools};
+  otlpd::Host host{pool.io(), telemetry, &pools, threads};
   otlpd::Status status;
   auto graph = otlpd::Graph::build(config, registry, host, &status);
   if (!graph) {

@@ -212,6 +212,36 @@ class Cursor {
     }
     return false;
   }
+  // A length prefix, read as protobuf does: a varint of at most 5 bytes below 2 GiB.
+  bool length(uint64_t* out) {
+    if (p_ != end_ && *p_ < 0x80) {
+      *out = *p_++;
+      return true;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 5; ++i) {
+      if (p_ == end_) return false;
+      const uint8_t b = *p_++;
+      if (i == 4 && b >= 8) return false;
+      v |= uint64_t(b & 0x7f) << (7 * i);
+      if (!(b & 0x80)) {
+        *out = v;
+        return v <= 0x7fffffff - 16;  // protobuf's own bound (INT_MAX less its slop bytes)
+      }
+    }
+    return false;
+  }
+  // Consumes `byte` if it is next.
+  bool take(uint8_t byte) {
+    if (p_ == end_ || *p_ != byte) return false;
+    ++p_;
+    return true;
+  }
+  // A length-delimited value: its length varint, then that many bytes.
+  bool delimited(Cursor* out) {
+    uint64_t len;
+    return length(&len) && slice(len, out);
+  }
   bool skip(size_t n) {
     if (static_cast<size_t>(end_ - p_) < n) return false;
     p_ += n;
@@ -231,17 +261,30 @@ class Cursor {
   const uint8_t* end_;
 };
 
-// Attribute keys and values are mostly short ASCII: this settles them without the UTF-8 decoder.
+// Attribute keys and values are mostly short ASCII: this settles them without the UTF-8 decoder,
+// in whole-word loads (overlapping at the tail) rather than a byte loop.
+inline uint64_t load64(const uint8_t* p) {
+  uint64_t word;
+  std::memcpy(&word, p, 8);
+  return word;
+}
+inline uint32_t load32(const uint8_t* p) {
+  uint32_t word;
+  std::memcpy(&word, p, 4);
+  return word;
+}
 inline bool all_ascii(const uint8_t* p, const uint8_t* end) {
-  uint64_t high = 0;
-  for (; end - p >= 8; p += 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    high |= word;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const size_t n = static_cast<size_t>(end - p);
+  if (n > 16) {
+    uint64_t high = load64(end - 16) | load64(end - 8);
+    for (; end - p > 16; p += 16) high |= load64(p) | load64(p + 8);
+    return (high & kHigh) == 0;
   }
-  uint8_t tail = 0;
-  for (; p < end; ++p) tail |= *p;
-  return ((high & 0x8080808080808080ull) | (tail & 0x80)) == 0;
+  if (n >= 8) return ((load64(p) | load64(end - 8)) & kHigh) == 0;
+  if (n >= 4) return ((load32(p) | load32(end - 4)) & 0x80808080u) == 0;
+  if (n == 0) return true;
+  return ((p[0] | p[n / 2] | p[n - 1]) & 0x80) == 0;  // covers every byte of 1 to 3
 }
 
 // Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF (what proto3 requires).
@@ -286,6 +329,8 @@ bool valid_utf8(const uint8_t* p, const uint8_t* end) {
   return true;
 }
 
+bool valid_string(Cursor c) { return all_ascii(c.begin(), c.end()) || valid_utf8(c.begin(), c.end()); }
+
 // Skips an unknown group up to its matching end tag.
 bool skip_group(Cursor& c, uint32_t number, int depth) {
   if (depth > kMaxDepth) return false;
@@ -301,7 +346,7 @@ bool skip_group(Cursor& c, uint32_t number, int depth) {
       case kFixed32: if (!c.skip(4)) return false; break;
       case kLengthDelimited: {
         Cursor inner(nullptr, nullptr);
-        if (!c.varint(&v) || !c.slice(v, &inner)) return false;
+        if (!c.length(&v) || !c.slice(v, &inner)) return false;
         break;
       }
       case kStartGroup: if (!skip_group(c, field, depth + 1)) return false; break;
@@ -320,24 +365,28 @@ bool valid_packed(Kind kind, Cursor c) {
   return true;
 }
 
-// What to do with a field, decided once per (message type, one-byte key) ahead of time: keys
-// below 0x80 (field numbers 1-15) are nearly every key in OTLP, so the hot loop is one table
-// load and a switch. Longer keys take the general path.
+// What to do with a field, decided once per (message type, key) ahead of time for keys below 256:
+// one-byte keys (field numbers 1-15) are nearly every key in OTLP, and two-byte keys ending in
+// 0x01 (field numbers 16-31, like Span.flags) index the same table by their first byte, which
+// equals the key's value. The hot loop is one table load and a switch; other keys take the
+// general path.
 enum class Op : uint8_t {
   fail, varint, fixed64, fixed32, group, skip_bytes, string, message, item, packed_fixed64, packed_varint,
+  key_value, any_value,  // messages with a fast path for their common layout (most messages in OTLP)
 };
 struct Step {
   Op op = Op::fail;
   MessageType type = kNone;  // Op::message, Op::item
 };
-using StepTable = std::array<std::array<Step, 128>, kNone>;
+constexpr uint32_t kTableKeys = 256;
+using StepTable = std::array<std::array<Step, kTableKeys>, kNone>;
 
 // kCounting: also apply otlp::count_items' framing rules to the levels it walks (no groups, no
 // keys wider than 32 bits, envelope children must be length-delimited) and count the items.
 constexpr Step step_for(size_t type, uint32_t key, bool counting) {
   const uint32_t number = key >> 3, wire = key & 7;
   if (number == 0) return {Op::fail};
-  const Slot& f = kFieldTable[type][number];
+  const Slot f = number <= kMaxFieldNumber ? kFieldTable[type][number] : Slot{};
   const bool framing = counting && is_framing_level(static_cast<MessageType>(type));
   const bool child = f.known && f.kind == Kind::message && is_framing_level(f.type);
   if (framing && child && wire != kLengthDelimited) return {Op::fail};
@@ -350,7 +399,11 @@ constexpr Step step_for(size_t type, uint32_t key, bool counting) {
       if (!f.known) return {Op::skip_bytes};
       switch (f.kind) {
         case Kind::string: return {Op::string};
-        case Kind::message: return {counting && is_item(f.type) ? Op::item : Op::message, f.type};
+        case Kind::message:
+          if (counting && is_item(f.type)) return {Op::item, f.type};
+          if (f.type == kKeyValue) return {Op::key_value, f.type};
+          if (f.type == kAnyValue) return {Op::any_value, f.type};
+          return {Op::message, f.type};
         case Kind::packed_fixed64: return {Op::packed_fixed64};
         case Kind::packed_varint: return {Op::packed_varint};
         default: return {Op::skip_bytes};
@@ -362,31 +415,163 @@ constexpr Step step_for(size_t type, uint32_t key, bool counting) {
 constexpr StepTable make_step_table(bool counting) {
   StepTable table{};
   for (size_t t = 0; t < kNone; ++t) {
-    for (uint32_t key = 0; key < 128; ++key) table[t][key] = step_for(t, key, counting);
+    for (uint32_t key = 0; key < kTableKeys; ++key) table[t][key] = step_for(t, key, counting);
   }
   return table;
 }
 constexpr StepTable kLenientSteps = make_step_table(false);
 constexpr StepTable kCountingSteps = make_step_table(true);
 
-// A key longer than one byte: field numbers above 15, or a padded encoding.
-bool general_step(MessageType type, uint32_t number, uint32_t wire, bool wide, bool counting, Step* out) {
-  if (counting && is_framing_level(type) && wide) return false;
+// A key the table does not cover: field numbers above 31, or a padded encoding.
+Step general_step(MessageType type, uint32_t number, uint32_t wire, bool wide, bool counting) {
+  if (counting && is_framing_level(type) && wide) return {Op::fail};
   const Slot* f = number <= kMaxFieldNumber && kFieldTable[type][number].known ? &kFieldTable[type][number] : nullptr;
   if (!f) {
     const bool framing = counting && is_framing_level(type);
     switch (wire) {
-      case kVarint: *out = {Op::varint}; return true;
-      case kFixed64: *out = {Op::fixed64}; return true;
-      case kFixed32: *out = {Op::fixed32}; return true;
-      case kStartGroup: *out = {framing ? Op::fail : Op::group}; return true;
-      case kLengthDelimited: *out = {Op::skip_bytes}; return true;
-      default: *out = {Op::fail}; return true;
+      case kVarint: return {Op::varint};
+      case kFixed64: return {Op::fixed64};
+      case kFixed32: return {Op::fixed32};
+      case kStartGroup: return {framing ? Op::fail : Op::group};
+      case kLengthDelimited: return {Op::skip_bytes};
+      default: return {Op::fail};
     }
   }
-  *out = step_for(type, (number << 3) | wire, counting);
+  return step_for(type, (number << 3) | wire, counting);
+}
+
+// KeyValue, AnyValue, ArrayValue and KeyValueList hold no item and no level count_items walks, so
+// checking them is the same in both modes: their fast paths below need no mode and no counter.
+constexpr bool same_in_both_modes(MessageType t) {
+  for (size_t key = 0; key < kTableKeys; ++key) {
+    const Step a = kLenientSteps[t][key], b = kCountingSteps[t][key];
+    if (a.op != b.op || a.type != b.type) return false;
+  }
+  return !is_framing_level(t);
+}
+static_assert(same_in_both_modes(kKeyValue) && same_in_both_modes(kAnyValue) && same_in_both_modes(kArrayValue) &&
+              same_in_both_modes(kKeyValueList));
+
+template <bool kCounting>
+bool valid_message(MessageType type, Cursor c, int depth, size_t* items);
+
+// The generic walk of a KeyValue-subtree message (see same_in_both_modes).
+bool valid_subtree_message(MessageType type, Cursor c, int depth) {
+  size_t unused = 0;
+  return valid_message<false>(type, c, depth, &unused);
+}
+
+// An AnyValue holding one scalar (string, bool, int, double or bytes) with one-byte tag, and
+// nothing else. Sets *valid to protobuf's verdict and returns true; returns false for any other
+// layout (arrays, kvlists, repeated or unknown fields, empty), left to the generic walk.
+bool scalar_any_value(Cursor c, bool* valid) {
+  if (c.done()) return false;
+  const uint8_t key = *c.begin();
+  c.skip(1);
+  Cursor value(nullptr, nullptr);
+  uint64_t v;
+  switch (key) {
+    case 0x0a:  // string_value
+      if (!c.delimited(&value) || !c.done()) return false;
+      *valid = valid_string(value);
+      return true;
+    case 0x3a:  // bytes_value
+      if (!c.delimited(&value) || !c.done()) return false;
+      break;
+    case 0x10:  // bool_value
+    case 0x18:  // int_value
+      if (!c.varint(&v) || !c.done()) return false;
+      break;
+    case 0x21:  // double_value
+      if (!c.skip(8) || !c.done()) return false;
+      break;
+    default:
+      return false;
+  }
+  *valid = true;
   return true;
 }
+
+// Same verdict as valid_message(kAnyValue, c, depth), without the table walk for scalars.
+bool any_value(Cursor c, int depth) {
+  if (depth > kMaxDepth) return false;
+  bool valid;
+  if (scalar_any_value(c, &valid)) return valid;
+  return valid_subtree_message(kAnyValue, c, depth);
+}
+
+// Same verdict as valid_message(kKeyValue, c, depth). The common layout, key (1) then value (2)
+// once each with one-byte tags, is checked field by field here; any other goes the generic way.
+bool key_value(Cursor c, int depth) {
+  if (depth > kMaxDepth) return false;
+  Cursor key(nullptr, nullptr), value(nullptr, nullptr);
+  const Cursor whole = c;
+  if (!c.take(0x0a) || !c.delimited(&key) || !c.take(0x12) || !c.delimited(&value) || !c.done()) {
+    return valid_subtree_message(kKeyValue, whole, depth);
+  }
+  return valid_string(key) && any_value(value, depth + 1);
+}
+
+// Accept-only shortcuts for the usual attribute shapes. They return true only for input the
+// exact checks above accept, and false for anything unusual, invalid or not ASCII, which then goes
+// to those exact checks: so they can never change a verdict, only skip work. They take messages
+// shorter than 0x80 bytes only: then a length byte equal to the bytes left is below 0x80, a whole
+// one-byte varint, and one compare checks both its encoding and its bounds.
+
+// Whether [p, end) is exactly one varint (by Cursor::varint's rules).
+inline bool is_one_varint(const uint8_t* p, const uint8_t* end) {
+  Cursor c(p, end);
+  uint64_t v;
+  return c.varint(&v) && c.done();
+}
+
+// [p, end), 2 to 0x7f bytes, is an AnyValue of one scalar field with a one-byte key. *text is
+// where its string value starts (the value runs to `end`), or `end` if it holds no string.
+inline bool common_scalar(const uint8_t* p, const uint8_t* end, const uint8_t** text) {
+  const size_t n = static_cast<size_t>(end - p);
+  *text = end;
+  switch (p[0]) {
+    case 0x0a:  // string_value
+      *text = p + 2;
+      return p[1] == n - 2;
+    case 0x3a:  // bytes_value
+      return p[1] == n - 2;
+    case 0x10:  // bool_value
+    case 0x18:  // int_value
+      return is_one_varint(p + 1, end);
+    case 0x21:  // double_value
+      return n == 9;
+    default:
+      return false;
+  }
+}
+
+// An AnyValue at `depth` (LogRecord bodies, array elements) holding one ASCII or non-string scalar.
+inline bool common_any_value(Cursor c, int depth) {
+  const size_t n = static_cast<size_t>(c.end() - c.begin());
+  const uint8_t* text;
+  return depth <= kMaxDepth && n - 2 < 0x80 - 2 && common_scalar(c.begin(), c.end(), &text) &&
+         all_ascii(text, c.end());
+}
+
+// A KeyValue at `depth`: key (1) then a common_scalar value (2), one-byte keys, ASCII. The bytes
+// between key and string value (value key and lengths) are then below 0x80 too, so one ASCII scan
+// from the key to the end covers both strings.
+inline bool common_key_value(Cursor c, int depth) {
+  const uint8_t *p = c.begin(), *end = c.end();
+  const size_t n = static_cast<size_t>(end - p);
+  // At least 0a <len> <key> 12 <len> <scalar key> <one byte>: 6 bytes besides the key.
+  if (n - 6 >= 0x80 - 6 || depth + 1 > kMaxDepth || p[0] != 0x0a || p[1] + 6u > n) return false;
+  const uint8_t* key = p + 2;
+  const uint8_t* key_end = key + p[1];
+  const uint8_t* value = key_end + 2;
+  const uint8_t* text;
+  if (key_end[0] != 0x12 || key_end[1] != end - value || !common_scalar(value, end, &text)) return false;
+  return all_ascii(key, text == end ? key_end : end);
+}
+
+// Whether the key at `c` (first byte >= 0x80) is two bytes ending in 0x01: in the step table.
+inline bool table_second_byte(const Cursor& c) { return c.end() - c.begin() >= 2 && c.begin()[1] == 0x01; }
 
 template <bool kCounting>
 bool valid_message(MessageType type, Cursor c, int depth, size_t* items) {
@@ -394,15 +579,16 @@ bool valid_message(MessageType type, Cursor c, int depth, size_t* items) {
   const auto& steps = kCounting ? kCountingSteps[type] : kLenientSteps[type];
   while (!c.done()) {
     Step step;
-    uint32_t number = 0;
+    uint32_t number = 0;  // set by the general path only: field 0 is never valid
     const uint8_t first = *c.begin();
-    if (first < 0x80) {
-      c.skip(1);
+    if (first < 0x80 || table_second_byte(c)) {
+      c.skip(first < 0x80 ? 1 : 2);
       step = steps[first];
     } else {
       uint32_t wire;
       bool wide;
-      if (!c.tag(&number, &wire, &wide) || !general_step(type, number, wire, wide, kCounting, &step)) return false;
+      if (!c.tag(&number, &wire, &wide)) return false;
+      step = general_step(type, number, wire, wide, kCounting);
     }
     uint64_t v;
     Cursor value(nullptr, nullptr);
@@ -411,28 +597,43 @@ bool valid_message(MessageType type, Cursor c, int depth, size_t* items) {
       case Op::varint: if (!c.varint(&v)) return false; break;
       case Op::fixed64: if (!c.skip(8)) return false; break;
       case Op::fixed32: if (!c.skip(4)) return false; break;
-      case Op::group:
+      case Op::group: {
         if (number == 0) number = first >> 3;
-        if (!skip_group(c, number, depth + 1)) return false;
+        Cursor rest = c;  // a copy, so `c` itself can stay in registers
+        if (!skip_group(rest, number, depth + 1)) return false;
+        c = rest;
         break;
+      }
       case Op::skip_bytes:
-        if (!c.varint(&v) || !c.slice(v, &value)) return false;
+        if (!c.length(&v) || !c.slice(v, &value)) return false;
         break;
       case Op::string:
-        if (!c.varint(&v) || !c.slice(v, &value)) return false;
+        if (!c.length(&v) || !c.slice(v, &value)) return false;
         if (!all_ascii(value.begin(), value.end()) && !valid_utf8(value.begin(), value.end())) return false;
         break;
       case Op::item:
         ++*items;
         [[fallthrough]];
       case Op::message:
-        if (!c.varint(&v) || !c.slice(v, &value) || !valid_message<kCounting>(step.type, value, depth + 1, items)) {
+        if (!c.length(&v) || !c.slice(v, &value) || !valid_message<kCounting>(step.type, value, depth + 1, items)) {
           return false;
         }
         break;
+      case Op::key_value:
+        // Attributes are serialized one after another: the whole run is checked here, without
+        // a dispatch per attribute (only one-byte keys repeat this way; OTLP has no other).
+        do {
+          if (!c.delimited(&value)) return false;
+          if (!common_key_value(value, depth + 1) && !key_value(value, depth + 1)) return false;
+        } while (first < 0x80 && c.take(first));
+        break;
+      case Op::any_value:
+        if (!c.delimited(&value)) return false;
+        if (!common_any_value(value, depth + 1) && !any_value(value, depth + 1)) return false;
+        break;
       case Op::packed_fixed64:
       case Op::packed_varint:
-        if (!c.varint(&v) || !c.slice(v, &value)) return false;
+        if (!c.length(&v) || !c.slice(v, &value)) return false;
         if (!valid_packed(step.op == Op::packed_fixed64 ? Kind::packed_fixed64 : Kind::packed_varint, value)) {
           return false;
         }

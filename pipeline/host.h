@@ -1,6 +1,8 @@
 // Host: what every component is given at creation. Owned by the daemon; outlives all components.
 #pragma once
 
+#include <cstddef>
+
 namespace boost::asio {
 class io_context;
 }
@@ -17,6 +19,9 @@ struct Host {
   Telemetry& telemetry;
   // Buffers and batch objects for reuse; null (plain allocation) where nobody provides them.
   BatchPools* pools = nullptr;
+  // How many threads `io` runs (service.runtime.worker_threads); components with thread pools of
+  // their own (the gRPC server's completion queues) size them to match.
+  size_t threads = 1;
 };
 
 }  // namespace otlpd

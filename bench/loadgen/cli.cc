@@ -178,7 +178,7 @@ std::string usage() {
     --report-interval D             a line per interval; 0 for none (1s)
     --stall D                       stall mode: how long to hold each request (30s)
     --ports-file F                  also write "grpc=PORT http=PORT" to F
-    --threads N                     HTTP server I/O threads (4)
+    --threads N                     gRPC and HTTP server threads, each (4)
     --counts-only                   only count items (the default and only behaviour)
 )";
 }

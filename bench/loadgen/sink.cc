@@ -163,6 +163,7 @@ int run_sink(const SinkOptions& o, std::ostream& out, std::ostream& err) {
     GrpcServerSettings gs;
     gs.endpoint = o.grpc_endpoint;
     gs.max_recv_msg_size_mib = 64;
+    gs.threads = o.threads;  // handler threads: a stalled request holds one
     grpc = std::make_unique<GrpcServer>(
         gs, nullptr, [counting](otlp::Signal s, std::string&& req) { return counting->handle(s, req); },
         [](otlp::Signal) { return true; });

@@ -11,9 +11,9 @@
 //
 // Threads: the calling thread blocks SIGINT/SIGTERM (call run_sink before starting any other
 // thread so every thread inherits the mask), prints a line per report interval and waits for the
-// signal. Handlers run on gRPC callback threads and on `threads` I/O threads; counters are atomics.
+// signal. Handlers run on `threads` gRPC threads and `threads` HTTP I/O threads; counters are atomics.
 // A stalled request holds its handler thread, so at most that many requests stall at once per
-// server (gRPC's callback pool, `threads` for HTTP).
+// server (`threads` each for gRPC and HTTP).
 #pragma once
 
 #include <chrono>
@@ -32,7 +32,7 @@ struct SinkOptions {
   std::chrono::milliseconds report_interval{1000};
   std::chrono::milliseconds stall{30000};
   std::string ports_file;                         // also write "grpc=PORT http=PORT\n" here
-  size_t threads = 4;                             // HTTP server I/O threads
+  size_t threads = 4;                             // handler threads, each for gRPC and HTTP
 };
 
 // Serves until SIGINT or SIGTERM; prints `LISTENING grpc=P http=P`, a line per interval, and

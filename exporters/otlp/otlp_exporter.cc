@@ -4,6 +4,9 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
+
+#include <pthread.h>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -76,34 +79,32 @@ class GrpcSender : public Sender {
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, std::string("otlpd/") + OTLPD_VERSION);
     channel_ = grpc::CreateCustomChannel(target, creds, args);
     stub_ = std::make_unique<grpc::GenericStub>(channel_);
+    poller_ = std::thread([this] { poll(); });
     return Status::ok();
   }
 
-  // Cancels calls still in flight, so their completions (counted by the QueuedExporter) come now.
+  ~GrpcSender() override { shutdown(); }
+
+  // Cancels calls still in flight, so their completions (counted by the QueuedExporter) come now,
+  // then drains the completion queue and stops its thread.
   void shutdown() override {
-    std::lock_guard lock(calls_mu_);
-    stopped_ = true;
-    for (auto* context : live_) context->TryCancel();
+    {
+      std::lock_guard lock(calls_mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      for (auto* call : live_) call->context.TryCancel();
+    }
+    if (!poller_.joinable()) return;
+    cq_.Shutdown();
+    poller_.join();
   }
 
-  // UnaryCall only queues the call with gRPC, whose own threads do the I/O.
+  // PrepareUnaryCall only queues the call with gRPC; the completion queue's thread finishes it.
   bool sends_without_blocking() const override { return true; }
 
   void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
-    struct Call {
-      grpc::ClientContext context;
-      grpc::ByteBuffer request;
-      grpc::ByteBuffer response;
-    };
-    auto call = std::make_shared<Call>();
-    {
-      std::lock_guard lock(calls_mu_);
-      if (stopped_) {
-        done(Status::unavailable("exporter is shut down"));
-        return;
-      }
-      live_.insert(&call->context);
-    }
+    auto* call = new Call;
+    call->done = std::move(done);
     call->context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
     if (config_.gzip) call->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
     for (const auto& [k, v] : config_.headers) call->context.AddMetadata(k, v);
@@ -112,17 +113,50 @@ class GrpcSender : public Sender {
     grpc::Slice slice(const_cast<char*>(batch->payload.data()), batch->payload.size(),
                       [](void* p) { delete static_cast<BatchPtr*>(p); }, keep);
     call->request = grpc::ByteBuffer(&slice, 1);
-    stub_->UnaryCall(&call->context, method_for(signal_), grpc::StubOptions(), &call->request, &call->response,
-                     [this, call, done = std::move(done)](grpc::Status status) {
-                       {
-                         std::lock_guard lock(calls_mu_);
-                         live_.erase(&call->context);
-                       }
-                       done(finish(status, call->response));
-                     });
+    {
+      std::lock_guard lock(calls_mu_);
+      if (stopped_) {
+        Done finished = std::move(call->done);
+        delete call;
+        finished(Status::unavailable("exporter is shut down"));
+        return;
+      }
+      live_.insert(call);
+      call->reader = stub_->PrepareUnaryCall(&call->context, method_for(signal_), call->request, &cq_);
+      call->reader->StartCall();
+      call->reader->Finish(&call->response, &call->status, call);
+    }
   }
 
  private:
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+    Done done;
+  };
+
+  // The completion queue's thread: it also polls the channel's connections, so a call's answer
+  // is read and handled here without a thread switch.
+  void poll() {
+    pthread_setname_np(pthread_self(), "otlpd-grpc-out");
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+      auto* call = static_cast<Call*>(tag);
+      {
+        std::lock_guard lock(calls_mu_);
+        live_.erase(call);
+      }
+      Status result = finish(call->status, call->response);
+      Done done = std::move(call->done);
+      delete call;
+      done(result);
+    }
+  }
+
   Status finish(const grpc::Status& status, grpc::ByteBuffer& response) {
     if (!status.ok()) {
       return status_from_grpc(status.error_code(), "gRPC " + std::to_string(status.error_code()) + ": " +
@@ -149,8 +183,10 @@ class GrpcSender : public Sender {
   const OtlpExporterConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
-  std::mutex calls_mu_;  // guards live_ and stopped_
-  std::set<grpc::ClientContext*> live_;
+  grpc::CompletionQueue cq_;
+  std::thread poller_;
+  std::mutex calls_mu_;  // guards live_ and stopped_, and starting calls on cq_ (not after its Shutdown)
+  std::set<Call*> live_;
   bool stopped_ = false;
 };
 

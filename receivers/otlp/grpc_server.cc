@@ -1,6 +1,7 @@
 #include "receivers/otlp/grpc_server.h"
 
 #include <grpcpp/generic/async_generic_service.h>
+#include <pthread.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <spdlog/spdlog.h>
@@ -44,34 +45,62 @@ grpc::Status to_grpc(const Status& s) {
 
 }  // namespace
 
-// One reactor per call: read the single request message, answer, finish.
-class ExportReactor final : public grpc::ServerGenericBidiReactor {
+// One call, driven by completions on its completion queue: requested -> reading -> finishing.
+// Every step runs on the queue's thread, which also polls the sockets, so receiving, handling
+// and answering a request needs no thread switch.
+class GrpcServer::Call {
  public:
-  ExportReactor(grpc::GenericCallbackServerContext* ctx, BufferPool* buffers, const GrpcServer::Handler& handler,
-                const GrpcServer::Serves& serves)
-      : buffers_(buffers), handler_(handler) {
-    auto signal = signal_for_method(ctx->method());
-    if (!signal || !serves(*signal)) {
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + ctx->method()));
+  Call(GrpcServer& server, grpc::ServerCompletionQueue* cq) : server_(server), cq_(cq), stream_(&ctx_) {
+    server_.service_->RequestCall(&ctx_, &stream_, cq_, cq_, this);
+  }
+
+  // Called on the completion queue's thread with the outcome of the last operation started.
+  void proceed(bool ok) {
+    switch (state_) {
+      case State::requested:
+        if (!ok) {  // the server is shutting down
+          delete this;
+          return;
+        }
+        new Call(server_, cq_);  // the next call on this queue
+        start();
+        return;
+      case State::reading:
+        if (!ok) {
+          finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+          return;
+        }
+        answer();
+        return;
+      case State::finishing:
+        delete this;
+        return;
+    }
+  }
+
+ private:
+  enum class State { requested, reading, finishing };
+
+  void start() {
+    auto signal = signal_for_method(ctx_.method());
+    if (!signal || !server_.serves_(*signal)) {
+      finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + ctx_.method()));
       return;
     }
     signal_ = *signal;
-    StartRead(&request_);
+    state_ = State::reading;
+    stream_.Read(&request_, this);
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
-      return;
-    }
+  void answer() {
     std::vector<grpc::Slice> slices;
     if (!request_.Dump(&slices).ok()) {
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
+      finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
       return;
     }
     std::string payload;
-    if (buffers_) {
-      payload = buffers_->acquire(request_.Length());
+    if (server_.buffers_) {
+      payload = server_.buffers_->acquire(request_.Length());
     } else {
       payload.reserve(request_.Length());
     }
@@ -79,43 +108,34 @@ class ExportReactor final : public grpc::ServerGenericBidiReactor {
     request_.Clear();
     Status s;
     try {
-      s = handler_(signal_, std::move(payload));
+      s = server_.handler_(signal_, std::move(payload));
     } catch (const std::exception& e) {  // e.g. bad_alloc: fail this call, not the process
       s = Status::internal(e.what());
     }
     if (!s.is_ok()) {
-      Finish(to_grpc(s));
+      finish(to_grpc(s));
       return;
     }
     std::string body = response_bytes(signal_, s);
     grpc::Slice slice(body);
     response_ = grpc::ByteBuffer(&slice, 1);
-    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    state_ = State::finishing;
+    stream_.WriteAndFinish(response_, grpc::WriteOptions(), grpc::Status::OK, this);
   }
 
-  void OnDone() override { delete this; }
+  void finish(const grpc::Status& status) {
+    state_ = State::finishing;
+    stream_.Finish(status, this);
+  }
 
- private:
-  BufferPool* const buffers_;
-  const GrpcServer::Handler& handler_;
+  GrpcServer& server_;
+  grpc::ServerCompletionQueue* const cq_;
+  grpc::GenericServerContext ctx_;
+  grpc::GenericServerAsyncReaderWriter stream_;
+  State state_ = State::requested;
   otlp::Signal signal_ = otlp::Signal::traces;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer response_;
-};
-
-class GrpcServer::Service final : public grpc::CallbackGenericService {
- public:
-  Service(BufferPool* buffers, const GrpcServer::Handler& handler, const GrpcServer::Serves& serves)
-      : buffers_(buffers), handler_(handler), serves_(serves) {}
-
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
-    return new ExportReactor(ctx, buffers_, handler_, serves_);
-  }
-
- private:
-  BufferPool* const buffers_;
-  const GrpcServer::Handler& handler_;
-  const GrpcServer::Serves& serves_;
 };
 
 GrpcServer::GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler handler, Serves serves)
@@ -124,7 +144,7 @@ GrpcServer::GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler
 GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
 
 Status GrpcServer::start() {
-  service_ = std::make_unique<Service>(buffers_, handler_, serves_);
+  service_ = std::make_unique<grpc::AsyncGenericService>();
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(settings_.endpoint, grpc::InsecureServerCredentials(), &selected_port);
@@ -134,22 +154,38 @@ Status GrpcServer::start() {
   }
   // A second otlpd on the same port must fail, not share it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterCallbackGenericService(service_.get());
+  builder.RegisterAsyncGenericService(service_.get());
+  // One queue served by all the threads: a handler that takes long holds up only its own thread.
+  queue_ = builder.AddCompletionQueue();
   auto server = builder.BuildAndStart();
   if (!server || selected_port == 0) {
+    queue_.reset();
     return Status::unavailable("cannot listen for gRPC on " + settings_.endpoint);
   }
   server_ = std::move(server);
   port_ = static_cast<uint16_t>(selected_port);
+  grpc::ServerCompletionQueue* queue = queue_.get();
+  new Call(*this, queue);
+  for (size_t i = 0; i < std::max<size_t>(1, settings_.threads); ++i) {
+    threads_.emplace_back([queue] {
+      pthread_setname_np(pthread_self(), "otlpd-grpc");
+      void* tag;
+      bool ok;
+      while (queue->Next(&tag, &ok)) static_cast<Call*>(tag)->proceed(ok);
+    });
+  }
   return Status::ok();
 }
 
 void GrpcServer::shutdown(Clock::time_point deadline) {
   if (!server_) return;
   auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
-  server_->Shutdown(wall_deadline);
-  server_->Wait();
+  server_->Shutdown(wall_deadline);  // pending calls complete (or are cancelled) through the queue
+  queue_->Shutdown();
+  for (auto& t : threads_) t.join();  // the threads drain the queue, deleting its calls
+  threads_.clear();
   server_.reset();
+  queue_.reset();
 }
 
 }  // namespace otlpd

@@ -3,7 +3,8 @@
 // Serves TraceService/Export, MetricsService/Export and LogsService/Export as a generic (raw
 // bytes) service: request messages arrive as the client's serialized bytes (gRPC has already
 // undone message compression) and are never parsed into message objects here. Requests are
-// handled on gRPC's callback threads; the handler must not block on I/O.
+// handled on the threads of the server's own completion queue (otlpd-grpc, `threads` of them),
+// which also poll the connections; the handler must not block on I/O.
 #pragma once
 
 #include <chrono>
@@ -11,13 +12,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "pipeline/component.h"
 #include "pipeline/status.h"
 #include "otlp/signal.h"
 
 namespace grpc {
+class AsyncGenericService;
 class Server;
+class ServerCompletionQueue;
 }
 
 namespace otlpd {
@@ -28,6 +33,7 @@ struct GrpcServerSettings {
   std::string endpoint = "localhost:4317";  // host:port; port 0 picks a free one
   int64_t max_recv_msg_size_mib = 4;        // larger messages get RESOURCE_EXHAUSTED
   int64_t max_concurrent_streams = 0;       // per connection; 0 = gRPC's default
+  size_t threads = 1;                       // completion-queue threads (service.runtime.worker_threads)
 };
 
 class GrpcServer {
@@ -48,13 +54,15 @@ class GrpcServer {
   void shutdown(Clock::time_point deadline);
 
  private:
-  class Service;
+  class Call;
   GrpcServerSettings settings_;
   BufferPool* const buffers_;
   Handler handler_;
   Serves serves_;
-  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::AsyncGenericService> service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> queue_;
   std::unique_ptr<grpc::Server> server_;
+  std::vector<std::thread> threads_;
   uint16_t port_ = 0;
 };
 

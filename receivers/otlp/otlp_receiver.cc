@@ -11,8 +11,10 @@ OtlpReceiver::OtlpReceiver(ComponentId id, const OtlpReceiverConfig& config, Rec
     : id_(std::move(id)), handler_(std::make_unique<ExportHandler>(id_, std::move(consumers), host.telemetry, host.pools)) {
   ExportHandler* handler = handler_.get();
   if (config.grpc) {
+    GrpcServerSettings grpc_settings = *config.grpc;
+    grpc_settings.threads = host.threads;
     grpc_ = std::make_unique<GrpcServer>(
-        *config.grpc, host.pools ? &host.pools->request_buffers : nullptr,
+        grpc_settings, host.pools ? &host.pools->request_buffers : nullptr,
         [handler](Signal s, std::string&& request) { return handler->handle(Transport::grpc, s, std::move(request)); },
         [handler](Signal s) { return handler->serves(s); });
   }

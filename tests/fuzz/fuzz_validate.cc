@@ -96,5 +96,25 @@ std::vector<std::string> fuzz_seeds() {
   lr->mutable_body()->set_string_value("hello");
   lr->set_severity_text("INFO");
   lr->set_event_name("ev");
-  return {traces.SerializeAsString(), metrics.SerializeAsString(), logs.SerializeAsString()};
+  // Attributes of every shape the KeyValue / AnyValue fast paths take or hand back.
+  col::trace::v1::ExportTraceServiceRequest attributes;
+  auto* attrs = attributes.add_resource_spans()->add_scope_spans()->add_spans()->mutable_attributes();
+  attrs->Add()->mutable_value()->set_bool_value(true);
+  auto* with_key = attrs->Add();
+  with_key->set_key("http.status_code");
+  with_key->mutable_value()->set_int_value(-1);
+  attrs->Add()->mutable_value()->set_int_value(60000);
+  attrs->Add()->mutable_value()->set_double_value(2.5);
+  attrs->Add()->mutable_value()->set_bytes_value("\xff\x80");
+  attrs->Add()->mutable_value()->set_string_value(std::string(150, 'v'));
+  attrs->Add()->set_key("k\xc3\xa9");
+  attrs->Add()->mutable_value()->mutable_kvlist_value()->add_values()->mutable_value()->set_string_value("x");
+  auto* array = attrs->Add()->mutable_value()->mutable_array_value();
+  array->add_values()->set_int_value(7);
+  array->add_values()->set_string_value("\xe2\x82\xac");
+
+  col::logs::v1::ExportLogsServiceRequest int_body;
+  int_body.add_resource_logs()->add_scope_logs()->add_log_records()->mutable_body()->set_int_value(300);
+  return {traces.SerializeAsString(), metrics.SerializeAsString(), logs.SerializeAsString(),
+          attributes.SerializeAsString(), int_body.SerializeAsString()};
 }
