@@ -247,8 +247,10 @@ run_soak() {
   echo "| elapsed s | otlpd RSS MiB | anonymous MiB | CPU share |"
   echo "|---|---|---|---|"
   local t_prev; t_prev=$(cpu_ticks "$daemon")
+  local start; start=$(date +%s)
   for ((t = 10; t <= soak; t += 10)); do
-    sleep 10
+    # Sample on the wall clock's 10 s marks, whatever the sampling itself costs.
+    sleep "$(calc "max(0, $start + $t - $(date +%s.%N))")"
     local t_now; t_now=$(cpu_ticks "$daemon")
     printf '| %d | %.1f | %.1f | %.0f%% |\n' "$t" "$(calc "$(rss_kib "$daemon" VmRSS)/1024")" \
       "$(calc "$(rss_kib "$daemon" RssAnon)/1024")" "$(calc "100*($t_now-$t_prev)/$(getconf CLK_TCK)/10")"
@@ -258,7 +260,7 @@ run_soak() {
   local result; result=$(sed -n 's/^RESULT //p' "$work/soak.result")
   [ -n "$result" ] || result=$(cat "$work/soak.result")
   echo
-  echo "sent $(json_field "$result" "['items_sent']"), acknowledged $(json_field "$result" "['items_acknowledged']") spans at $soak_rate spans/s; peak RSS $(calc "'%.1f' % ($(rss_kib "$daemon" VmHWM)/1024)") MiB"
+  echo "sent $(json_field "$result" "['items_sent']"), acknowledged $(json_field "$result" "['items_acknowledged']"), refused $(json_field "$result" "['items_refused_total']") spans at $soak_rate spans/s; peak RSS $(calc "'%.1f' % ($(rss_kib "$daemon" VmHWM)/1024)") MiB"
   stop "$daemon"
   stop "$sink"
 }

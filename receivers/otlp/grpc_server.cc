@@ -1,7 +1,10 @@
 #include "receivers/otlp/grpc_server.h"
 
-#include <grpcpp/generic/async_generic_service.h>
 #include <pthread.h>
+
+#include <shared_mutex>
+
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <spdlog/spdlog.h>
@@ -167,21 +170,37 @@ Status GrpcServer::start() {
   grpc::ServerCompletionQueue* queue = queue_.get();
   new Call(*this, queue);
   for (size_t i = 0; i < std::max<size_t>(1, settings_.threads); ++i) {
-    threads_.emplace_back([queue] {
+    threads_.emplace_back([this, queue] {
       pthread_setname_np(pthread_self(), "otlpd-grpc");
       void* tag;
       bool ok;
-      while (queue->Next(&tag, &ok)) static_cast<Call*>(tag)->proceed(ok);
+      while (queue->Next(&tag, &ok)) dispatch(static_cast<Call*>(tag), ok);
     });
   }
   return Status::ok();
+}
+
+void GrpcServer::dispatch(Call* call, bool ok) {
+  // Shared: steps run in parallel; shutdown() takes it exclusively to close the queue between steps.
+  std::shared_lock lock(steps_mu_);
+  if (queue_closed_) {  // no operation may start on a shut-down queue: just drain
+    delete call;
+    return;
+  }
+  call->proceed(ok);
 }
 
 void GrpcServer::shutdown(Clock::time_point deadline) {
   if (!server_) return;
   auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
   server_->Shutdown(wall_deadline);  // pending calls complete (or are cancelled) through the queue
-  queue_->Shutdown();
+  {
+    // Waits for handlers still running (a handler may outlast the deadline: its answer then goes
+    // nowhere, but it must not start an operation on a closed queue).
+    std::unique_lock lock(steps_mu_);
+    queue_closed_ = true;
+    queue_->Shutdown();
+  }
   for (auto& t : threads_) t.join();  // the threads drain the queue, deleting its calls
   threads_.clear();
   server_.reset();

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -55,6 +56,8 @@ class GrpcServer {
 
  private:
   class Call;
+  void dispatch(Call* call, bool ok);  // a completion-queue thread: the call's next step
+
   GrpcServerSettings settings_;
   BufferPool* const buffers_;
   Handler handler_;
@@ -63,6 +66,8 @@ class GrpcServer {
   std::unique_ptr<grpc::ServerCompletionQueue> queue_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::thread> threads_;
+  std::shared_mutex steps_mu_;  // shared by running steps; exclusive while closing the queue
+  bool queue_closed_ = false;
   uint16_t port_ = 0;
 };
 

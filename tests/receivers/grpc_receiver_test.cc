@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <grpcpp/generic/generic_stub.h>
@@ -209,4 +210,67 @@ TEST_CASE("binding a port in use fails with the endpoint in the message", "[rece
   Status s = second.start();
   CHECK_FALSE(s.is_ok());
   CHECK(s.message() == "cannot listen for gRPC on " + config.grpc->endpoint);
+}
+
+namespace {
+// Holds every caller inside consume() until released.
+class GateConsumer : public Consumer {
+ public:
+  Status consume(BatchPtr) override {
+    std::unique_lock lock(mu);
+    ++entered;
+    cv.notify_all();
+    cv.wait(lock, [&] { return open; });
+    return Status::ok();
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  bool wait_entered() {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered > 0; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int entered = 0;
+  bool open = false;
+};
+}  // namespace
+
+TEST_CASE("grpc receiver: shutdown while a handler is still running waits for it, then stops cleanly", "[grpc]") {
+  boost::asio::io_context io;
+  Telemetry telemetry;
+  Host host{io, telemetry};
+  auto gate = std::make_shared<GateConsumer>();
+  ReceiverConsumers consumers;
+  consumers.traces = gate;
+  OtlpReceiverConfig config;
+  config.grpc = GrpcServerSettings{};
+  config.grpc->endpoint = "127.0.0.1:0";
+  OtlpReceiver receiver(ComponentId{"otlp", ""}, config, consumers, host);
+  REQUIRE(receiver.start().is_ok());
+  auto stub = col::trace::v1::TraceService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(receiver.grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::Status client_status;
+  std::thread client([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    col::trace::v1::ExportTraceServiceResponse resp;
+    client_status = stub->Export(&ctx, traces_request(3), &resp);
+  });
+  REQUIRE(gate->wait_entered());
+  // The handler answers only after shutdown's deadline has passed: shutdown waits for it and the
+  // late answer must not touch the closed completion queue.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(100);
+  std::thread releaser([&] {
+    std::this_thread::sleep_until(deadline + std::chrono::milliseconds(200));  // the fault: a late handler
+    gate->release();
+  });
+  receiver.shutdown(deadline);
+  releaser.join();
+  client.join();
+  CHECK_FALSE(client_status.ok());  // cancelled by the shutdown deadline
+  CHECK(gate->entered == 1);
 }
