@@ -193,11 +193,22 @@ bool walk(const Schema& schema, size_t level_index, std::string_view msg, std::s
 // Greedy cutter: keeps one open frame per level (the envelope fields plus the children taken so
 // far); when the current piece is full, all open frames are closed into a finished request and
 // reopened empty with the same envelopes.
+struct Frame {
+  uint32_t field = 0;            // field number of this message in its parent
+  std::string envelope;          // its non-child fields, as raw wire bytes
+  std::string body;              // children taken into the current piece
+};
+
+// Writes into reused storage: frames and pieces keep their buffers' capacity from earlier cuts,
+// and pieces [0, *used) are this cut's output.
 class Cutter {
  public:
-  Cutter(const Schema& schema, size_t first_max, size_t max, std::vector<Piece>* out)
-      : schema_(schema), budget_(first_max == 0 ? max : first_max), max_(max), out_(out) {
-    frames_.resize(schema.depth);
+  Cutter(const Schema& schema, size_t first_max, size_t max, std::vector<Frame>& frames, std::vector<Piece>& out,
+         size_t* used)
+      : schema_(schema), budget_(first_max == 0 ? max : first_max), max_(max), frames_(frames), out_(out),
+        used_(used) {
+    if (frames_.size() < schema.depth) frames_.resize(schema.depth);
+    *used_ = 0;
   }
 
   void cut(std::string_view request) {
@@ -206,12 +217,6 @@ class Cutter {
   }
 
  private:
-  struct Frame {
-    uint32_t field = 0;            // field number of this message in its parent
-    std::string envelope;          // its non-child fields, as raw wire bytes
-    std::string body;              // children taken into the current piece
-  };
-
   void descend(size_t level_index, std::string_view msg) {
     const Level& level = schema_.levels[level_index];
     Frame& frame = frames_[level_index];
@@ -258,10 +263,10 @@ class Cutter {
   void flush() {
     if (items_ == 0) return;
     for (size_t i = schema_.depth - 1; i > 0; --i) close(i);
-    Piece piece;
-    piece.bytes = std::move(frames_[0].body);
+    if (*used_ == out_.size()) out_.emplace_back();
+    Piece& piece = out_[(*used_)++];
+    piece.bytes.swap(frames_[0].body);  // the piece's old buffer becomes the next body
     piece.items = items_;
-    out_->push_back(std::move(piece));
     frames_[0].body.clear();
     items_ = 0;
     budget_ = max_;
@@ -270,8 +275,9 @@ class Cutter {
   const Schema schema_;
   size_t budget_;
   const size_t max_;
-  std::vector<Piece>* out_;
-  std::vector<Frame> frames_;
+  std::vector<Frame>& frames_;
+  std::vector<Piece>& out_;
+  size_t* used_;
   size_t items_ = 0;
 };
 
@@ -294,11 +300,27 @@ WalkResult count_items(Signal signal, std::string_view request) {
   return result;
 }
 
+struct Splitter::Scratch {
+  std::vector<Frame> frames;
+  std::vector<Piece> pieces;
+  size_t used = 0;
+};
+
+Splitter::Splitter() : scratch_(std::make_unique<Scratch>()) {}
+Splitter::~Splitter() = default;
+
+std::span<const Piece> Splitter::split(Signal signal, std::string_view request, size_t first_max_items,
+                                       size_t max_items) {
+  if (max_items == 0) max_items = SIZE_MAX;
+  Cutter cutter(schema_for(signal), first_max_items, max_items, scratch_->frames, scratch_->pieces, &scratch_->used);
+  cutter.cut(request);
+  return std::span<const Piece>(scratch_->pieces.data(), scratch_->used);
+}
+
 void split_items(Signal signal, std::string_view request, size_t first_max_items, size_t max_items,
                  std::vector<Piece>* out) {
-  if (max_items == 0) max_items = SIZE_MAX;
-  Cutter cutter(schema_for(signal), first_max_items, max_items, out);
-  cutter.cut(request);
+  Splitter splitter;
+  for (const Piece& piece : splitter.split(signal, request, first_max_items, max_items)) out->push_back(piece);
 }
 
 }  // namespace otlpd::otlp

@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,20 @@ struct Piece {
 };
 void split_items(Signal signal, std::string_view request, size_t first_max_items, size_t max_items,
                  std::vector<Piece>* out);
+
+// split_items with its scratch buffers kept between calls, so splitting in steady state allocates
+// nothing. Not thread-safe: one per caller (a batch processor keeps one under its lock).
+class Splitter {
+ public:
+  Splitter();
+  ~Splitter();
+  // The pieces stay valid until the next call.
+  std::span<const Piece> split(Signal signal, std::string_view request, size_t first_max_items, size_t max_items);
+
+ private:
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
+};
 
 // Low-level: protobuf varint encoding, used by code that writes envelopes by hand.
 void append_varint(std::string* out, uint64_t v);

@@ -49,6 +49,7 @@ struct BatchProcessor::Impl {
   mutable std::mutex mu;            // guards everything below
   std::condition_variable changed;  // room freed or stage emptied: blocked callers, shutdown
   std::condition_variable wake;     // work for the worker
+  otlp::Splitter splitter;          // reused, so cutting requests allocates nothing in steady state
   std::string open_payload;
   size_t open_items = 0;
   size_t last_batch_bytes = 0;      // what the next batch likely needs, to reserve it at once
@@ -107,9 +108,9 @@ struct BatchProcessor::Impl {
     if (batch->items <= room) {
       add_open_locked(batch->payload, batch->items);
     } else {
-      std::vector<otlp::Piece> pieces;
-      otlp::split_items(signal, batch->payload, room, max_batch(), &pieces);
-      for (const auto& piece : pieces) add_open_locked(piece.bytes, piece.items);
+      for (const auto& piece : splitter.split(signal, batch->payload, room, max_batch())) {
+        add_open_locked(piece.bytes, piece.items);
+      }
     }
     queued += batch->items;
   }

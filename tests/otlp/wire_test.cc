@@ -214,6 +214,25 @@ TEST_CASE("split_items cuts traces into valid requests keeping order and envelop
   }
 }
 
+TEST_CASE("a reused Splitter cuts every request exactly as a fresh one does", "[wire]") {
+  std::mt19937 rng(99);
+  uint64_t next_id = 1;
+  Splitter reused;
+  for (int round = 0; round < 200; ++round) {
+    const std::string bytes = random_traces(rng, &next_id).SerializeAsString();
+    const size_t max = 1 + rng() % 30;
+    const size_t first = 1 + rng() % max;
+    std::vector<Piece> fresh;
+    split_items(Signal::traces, bytes, first, max, &fresh);
+    auto pieces = reused.split(Signal::traces, bytes, first, max);
+    REQUIRE(pieces.size() == fresh.size());
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      CHECK(pieces[i].bytes == fresh[i].bytes);
+      CHECK(pieces[i].items == fresh[i].items);
+    }
+  }
+}
+
 TEST_CASE("split_items cuts metrics at data points and repeats the metric", "[wire]") {
   auto req = metrics_request();
   std::vector<Piece> pieces;
