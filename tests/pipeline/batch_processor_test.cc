@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <future>
 #include <utility>
 
@@ -11,6 +12,7 @@
 
 #include "config/node.h"
 #include "otlp/wire.h"
+#include "pipeline/buffer_pool.h"
 #include "pipeline/telemetry.h"
 #include "support/test_support.h"
 
@@ -777,6 +779,40 @@ TEST_CASE_METHOD(BatchFixture, "batch: a filled batch goes on from the filling t
   std::sort(ids.begin(), ids.end());
   CHECK(ids == iota_ids(1, kProducers * kRequests * 5));
   CHECK(processor->queued_items() == 0);
+}
+
+// Counts batches and keeps none, so each batch dies as soon as it has been handed on.
+class DiscardingConsumer : public Consumer {
+ public:
+  Status consume(BatchPtr) override {
+    ++batches;
+    return Status::ok();
+  }
+  bool never_waits() const override { return true; }
+  std::atomic<size_t> batches{0};
+};
+
+TEST_CASE("batch: with pools, batch buffers and objects go round instead of being allocated", "[batch][pool]") {
+  Telemetry telemetry;
+  test::IoThreads threads{1};
+  BatchPools pools(telemetry);
+  Host host{threads.io(), telemetry, &pools};
+  auto sink = std::make_shared<DiscardingConsumer>();
+  auto processor = std::make_shared<BatchProcessor>(kId, Signal::traces, size_only(10), sink, host);
+  REQUIRE(processor->start().is_ok());
+  // 40 batches of 10 spans, each handed on (and freed) by the consume() that fills it: its buffer
+  // and object come back to the pools in time for the next batch.
+  for (uint64_t i = 0; i < 80; ++i) {
+    REQUIRE(processor->consume(make_traces_request(1, 1, 5, 1 + 5 * i).batch()).is_ok());
+  }
+  CHECK(sink->batches == 40);
+  processor->shutdown(Clock::now() + 5s);
+  auto stat = [&](const char* name, const char* pool) { return telemetry.value(name, {{"pool", pool}}); };
+  CHECK(stat("otlpd_pool_misses", "batch_buffers") == 1);  // only the first batch needed a new buffer
+  CHECK(stat("otlpd_pool_hits", "batch_buffers") == 39);
+  CHECK(stat("otlpd_pool_misses", "batch_objects") == 1);
+  CHECK(stat("otlpd_pool_hits", "batch_objects") == 39);
+  CHECK(stat("otlpd_pool_size", "batch_buffers") == 1);
 }
 
 }  // namespace
