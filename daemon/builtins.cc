@@ -5,6 +5,7 @@
 #include "exporters/otlp/otlp_exporter.h"
 #include "exporters/otlphttp/otlphttp_exporter.h"
 #include "pipeline/batch_processor.h"
+#include "pipeline/memory_limiter.h"
 #include "receivers/otlp/otlp_receiver.h"
 
 namespace otlpd {
@@ -12,6 +13,7 @@ namespace otlpd {
 void register_builtins(Registry& registry) {
   registry.add(std::make_unique<OtlpReceiverFactory>());
   registry.add(std::make_unique<BatchProcessorFactory>());
+  registry.add(std::make_unique<MemoryLimiterFactory>());
   registry.add(std::make_unique<DebugExporterFactory>());
   registry.add(std::make_unique<OtlpExporterFactory>());
   registry.add(std::make_unique<OtlpHttpExporterFactory>());
