@@ -77,6 +77,41 @@ void parse_pipelines(config::Node section, ServiceConfig* out) {
   }
 }
 
+void parse_extensions(config::Node section, ServiceConfig* out) {
+  for (auto& [key, node] : section.entries()) {
+    ComponentId id;
+    if (!ComponentId::parse(key, &id) || id.type != "file_storage") {
+      node.error_here("unknown extension type (otlpd has: file_storage)");
+      continue;
+    }
+    FileStorageSettings storage;
+    node.read("directory", storage.directory);
+    node.read("create_directory", storage.create_directory);
+    node.read("fsync", storage.fsync);
+    node.read_duration("fsync_interval", storage.fsync_interval);
+    if (storage.directory.empty()) node.error("directory", "must not be empty");
+    node.finish();
+    out->file_storages.emplace(key, std::move(storage));
+  }
+}
+
+// An exporter's `sending_queue.storage` is either a file_storage extension id or a directory; an
+// id must name a configured extension. (The exporter factories read the value; only the whole
+// config knows which extensions exist.)
+void check_storage_references(const YAML::Node& exporters, const ServiceConfig& config, config::Errors* errors) {
+  if (!exporters || !exporters.IsMap()) return;
+  for (const auto& entry : exporters) {
+    const YAML::Node& exporter = entry.second;
+    if (!exporter.IsMap() || !exporter["sending_queue"] || !exporter["sending_queue"].IsMap()) continue;
+    const YAML::Node storage = exporter["sending_queue"]["storage"];
+    if (!storage || !storage.IsScalar()) continue;
+    if (is_storage_extension_id(storage.Scalar()) && !config.file_storages.count(storage.Scalar())) {
+      errors->add("exporters." + entry.first.as<std::string>() + ".sending_queue.storage",
+                  "extension \"" + storage.Scalar() + "\" is not configured under extensions");
+    }
+  }
+}
+
 void parse_service(config::Node service, ServiceConfig* out) {
   if (service.is_null()) {
     service.error_here("required");
@@ -84,7 +119,13 @@ void parse_service(config::Node service, ServiceConfig* out) {
   }
   std::vector<std::string> extensions;
   service.read("extensions", extensions);
-  for (const auto& e : extensions) service.error("extensions", "extension \"" + e + "\" is not configured");
+  for (size_t i = 0; i < extensions.size(); ++i) {
+    if (!out->file_storages.count(extensions[i])) {
+      service.error("extensions[" + std::to_string(i) + "]", "extension \"" + extensions[i] + "\" is not configured");
+    }
+  }
+  service.read_duration("shutdown_timeout", out->shutdown_timeout);
+  if (out->shutdown_timeout.count() <= 0) service.error("shutdown_timeout", "must be positive");
 
   config::Node telemetry = service.child("telemetry");
   config::Node logs = telemetry.child("logs");
@@ -94,6 +135,16 @@ void parse_service(config::Node service, ServiceConfig* out) {
                   {"warn", std::string("warn")},
                   {"error", std::string("error")}});
   logs.finish();
+  config::Node metrics = telemetry.child("metrics");
+  bool metrics_on = true;
+  metrics.read_enum("level", metrics_on, {{"none", false}, {"basic", true}, {"normal", true}, {"detailed", true}});
+  metrics.read("address", out->metrics_address);
+  if (!metrics_on) {
+    out->metrics_address.clear();
+  } else if (out->metrics_address.rfind(':') == std::string::npos) {
+    metrics.error("address", "expected host:port");
+  }
+  metrics.finish();
   telemetry.finish();
 
   config::Node runtime = service.child("runtime");
@@ -106,6 +157,10 @@ void parse_service(config::Node service, ServiceConfig* out) {
 }
 
 }  // namespace
+
+bool is_storage_extension_id(const std::string& value) {
+  return value == "file_storage" || value.rfind("file_storage/", 0) == 0;
+}
 
 bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,
                           config::Errors* errors) {
@@ -131,9 +186,9 @@ bool parse_service_config(std::string_view yaml, const Registry& registry, Servi
       &out->processors);
   parse_components<ExporterFactory>(
       top.child("exporters"), [&](const std::string& t) { return registry.exporter(t); }, "exporter", &out->exporters);
-  // No extension types exist yet: any configured one is reported rather than ignored.
-  for (auto& [key, node] : top.child("extensions").entries()) node.error_here("unknown extension type");
+  parse_extensions(top.child("extensions"), out);
   parse_service(top.child("service"), out);
+  check_storage_references(root["exporters"], *out, errors);
   top.finish();
   return errors->empty();
 }

@@ -5,6 +5,7 @@
 // at once, each with its YAML path. Used once at start-up from the main thread.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "config/errors.h"
 #include "pipeline/registry.h"
+#include "pipeline/storage.h"
 
 namespace otlpd {
 
@@ -34,9 +36,20 @@ struct ServiceConfig {
   std::map<std::string, ComponentEntry> processors;
   std::map<std::string, ComponentEntry> exporters;
   std::vector<PipelineConfig> pipelines;
+  // Keyed by id as written ("file_storage", "file_storage/queues").
+  FileStorages file_storages;
   std::string log_level = "info";  // service.telemetry.logs.level: debug, info, warn, error
+  // service.telemetry.metrics: where Prometheus text of otlpd's own metrics is served; empty with
+  // `level: none` (no endpoint). "host:port"; port 0 picks a free one (logged).
+  std::string metrics_address = "127.0.0.1:8888";
+  // service.shutdown_timeout: how long SIGTERM/SIGINT may take to drain batches and queues.
+  std::chrono::milliseconds shutdown_timeout{30000};
   int64_t worker_threads = 0;      // service.runtime.worker_threads; 0 = number of cores
 };
+
+// True when an exporter's `sending_queue.storage` value names a file_storage extension rather
+// than a directory.
+bool is_storage_extension_id(const std::string& value);
 
 // Parses YAML text. Returns false (and fills `errors`) when anything is wrong.
 bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,

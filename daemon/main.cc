@@ -22,8 +22,6 @@
 
 namespace {
 
-constexpr auto kShutdownGrace = std::chrono::seconds(10);
-
 void usage(std::FILE* out) {
   std::fputs(
       "usage: otlpd --config FILE\n"
@@ -93,7 +91,7 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
   otlpd::Telemetry telemetry;
   otlpd::BatchPools pools(telemetry);
   otlpd::IoPool pool(threads);
-  otlpd::Host host{pool.io(), telemetry, &pools, threads};
+  otlpd::Host host{pool.io(), telemetry, &pools, threads, &config.file_storages};
   otlpd::Status status;
   auto graph = otlpd::Graph::build(config, registry, host, &status);
   if (!graph) {
@@ -110,8 +108,8 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  spdlog::info("received {}, draining (up to {} s)", strsignal(signal_number), kShutdownGrace.count());
-  graph->shutdown(otlpd::Clock::now() + kShutdownGrace);
+  spdlog::info("received {}, draining (up to {} ms)", strsignal(signal_number), config.shutdown_timeout.count());
+  graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
   pool.stop();
   log_totals(telemetry);
   spdlog::info("stopped");

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 
+#include "pipeline/storage.h"
+
 namespace boost::asio {
 class io_context;
 }
@@ -22,6 +24,8 @@ struct Host {
   // How many threads `io` runs (service.runtime.worker_threads); components with thread pools of
   // their own (the gRPC server's completion queues) size them to match.
   size_t threads = 1;
+  // The config's file_storage extensions, for exporters whose sending queue names one; null: none.
+  const FileStorages* storages = nullptr;
 };
 
 }  // namespace otlpd

@@ -25,6 +25,7 @@ void parse_queue(config::Node& q, QueueSettings& queue) {
   }
   q.read("queue_size", queue.queue_size);
   q.read("max_size_mib", queue.max_size_mib);
+  q.read("storage", queue.storage);
   q.check_range("num_consumers", queue.num_consumers, 1, 1024);
   q.check_range("queue_size", queue.queue_size, 1, max_queue_size(queue.sizer));
   q.check_range("max_size_mib", queue.max_size_mib, 0, 1'048'576);  // up to 1 TiB

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "config/node.h"
 
@@ -23,6 +24,9 @@ struct QueueSettings {
   QueueSizer sizer = QueueSizer::requests;    // what queue_size counts
   int64_t queue_size = 1000;                  // in `sizer` units
   int64_t max_size_mib = 64;                  // payload bytes waiting and in flight; 0: no byte bound
+  // Persistent queue: a file_storage extension id or a directory; empty: the queue is in memory.
+  // With storage, max_size_mib bounds the queue's disk use instead of its memory.
+  std::string storage;
 
   static constexpr uint64_t kMiB = uint64_t{1} << 20;
   uint64_t max_size_bytes() const { return static_cast<uint64_t>(max_size_mib) * kMiB; }
