@@ -158,10 +158,6 @@ void parse_service(config::Node service, ServiceConfig* out) {
 
 }  // namespace
 
-bool is_storage_extension_id(const std::string& value) {
-  return value == "file_storage" || value.rfind("file_storage/", 0) == 0;
-}
-
 bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,
                           config::Errors* errors) {
   YAML::Node root;

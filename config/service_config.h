@@ -47,10 +47,6 @@ struct ServiceConfig {
   int64_t worker_threads = 0;      // service.runtime.worker_threads; 0 = number of cores
 };
 
-// True when an exporter's `sending_queue.storage` value names a file_storage extension rather
-// than a directory.
-bool is_storage_extension_id(const std::string& value);
-
 // Parses YAML text. Returns false (and fills `errors`) when anything is wrong.
 bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,
                           config::Errors* errors);

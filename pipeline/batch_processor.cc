@@ -25,8 +25,9 @@ struct BatchProcessor::Impl {
         config(config_),
         next(std::move(next_)),
         next_never_waits(next->never_waits()),
+        pass_through(next->persists()),
         pools(host.pools),
-        labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}},
+        labels(processor_labels(id, signal, host)),
         accepted_items(host.telemetry.counter("otlpd_processor_accepted_items", labels)),
         refused_items(host.telemetry.counter("otlpd_processor_refused_items", labels)),
         dropped_items(host.telemetry.counter("otlpd_processor_dropped_items", labels)),
@@ -38,6 +39,7 @@ struct BatchProcessor::Impl {
   const BatchConfig config;
   const ConsumerPtr next;
   const bool next_never_waits;      // then a filled batch goes on from the thread that filled it
+  const bool pass_through;          // the next consumer persists: batches go on at once, unbatched
   BatchPools* const pools;          // may be null
   Telemetry::Labels labels;
   Counter& accepted_items;
@@ -249,6 +251,10 @@ BatchProcessor::~BatchProcessor() {
 }
 
 Status BatchProcessor::start() {
+  if (impl_->pass_through) {
+    spdlog::info("processor {} ({}): its exporters keep persistent queues, so requests pass to them unbatched and "
+                 "are acknowledged once on disk", impl_->id.str(), otlp::signal_name(impl_->signal));
+  }
   worker_ = std::thread([impl = impl_] {
     pthread_setname_np(pthread_self(), "otlpd-batch");
     impl->run();
@@ -256,11 +262,20 @@ Status BatchProcessor::start() {
   return Status::ok();
 }
 
-Status BatchProcessor::consume(BatchPtr batch) { return impl_->consume(std::move(batch)); }
+Status BatchProcessor::consume(BatchPtr batch) {
+  if (!impl_->pass_through) return impl_->consume(std::move(batch));
+  const size_t items = batch->items;
+  Status s = impl_->next->consume(std::move(batch));
+  (s.is_ok() ? impl_->accepted_items : impl_->refused_items).add(items);
+  return s;
+}
 
 bool BatchProcessor::never_waits() const {
+  if (impl_->pass_through) return impl_->next_never_waits;
   return impl_->config.when_full != BatchConfig::WhenFull::block && impl_->next_never_waits;
 }
+
+bool BatchProcessor::persists() const { return impl_->pass_through; }
 
 void BatchProcessor::shutdown(Clock::time_point deadline) {
   impl_->shutdown(deadline);

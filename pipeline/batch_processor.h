@@ -6,6 +6,10 @@
 // first. A request larger than the room left in the open batch is cut on the wire (otlp::split_items),
 // so batches are never larger than the limit. Batches are appended bytes, never decoded here.
 //
+// When the next consumer persists (an exporter with a persistent sending queue), batches pass
+// straight through, unbatched and unsplit: holding acknowledged data in memory would lose it in a
+// crash. The persistent queue is then where data waits.
+//
 // Threads: consume() from any thread. A worker thread of its own (otlpd-batch, like the reference
 // design's batch processor) seals batches by time and calls next->consume() one batch at a time,
 // in order; it never depends on the I/O threads, so callers blocked by `when_full: block` cannot
@@ -45,6 +49,7 @@ class BatchProcessor : public Processor {
   Status start() override;
   Status consume(BatchPtr batch) override;
   bool never_waits() const override;
+  bool persists() const override;
   // Sends the open batch at once and waits for the stage to empty until `deadline`; what is still
   // waiting then is dropped and counted.
   void shutdown(Clock::time_point deadline) override;

@@ -14,7 +14,7 @@ BufferPool::BufferPool(const std::string& name, size_t max_buffers, size_t max_c
       max_capacity_(max_capacity),
       hits_(telemetry.counter("otlpd_pool_hits", pool_labels(name))),
       misses_(telemetry.counter("otlpd_pool_misses", pool_labels(name))),
-      size_(telemetry.counter("otlpd_pool_size", pool_labels(name))) {
+      size_(telemetry.gauge("otlpd_pool_size", pool_labels(name))) {
   free_.reserve(max_buffers);
 }
 
@@ -52,7 +52,7 @@ BlockPool::BlockPool(const std::string& name, size_t max_blocks, Telemetry& tele
     : max_blocks_(max_blocks),
       hits_(telemetry.counter("otlpd_pool_hits", pool_labels(name))),
       misses_(telemetry.counter("otlpd_pool_misses", pool_labels(name))),
-      size_(telemetry.counter("otlpd_pool_size", pool_labels(name))) {
+      size_(telemetry.gauge("otlpd_pool_size", pool_labels(name))) {
   free_.reserve(max_blocks);
 }
 

@@ -22,6 +22,11 @@ class Consumer {
   // True when consume() never waits (not even a bounded time), so an upstream stage may call it
   // on its own caller's thread (a client's) instead of handing the batch to a thread of its own.
   virtual bool never_waits() const { return false; }
+
+  // True when consume() returns OK only once the data is on disk (an exporter's persistent queue,
+  // or a stage passing batches straight to one). Stages that would otherwise hold accepted data in
+  // memory pass it on at once instead, so a client's acknowledgement means its data is durable.
+  virtual bool persists() const { return false; }
 };
 
 using ConsumerPtr = std::shared_ptr<Consumer>;

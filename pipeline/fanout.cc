@@ -1,5 +1,7 @@
 #include "pipeline/fanout.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace otlpd {
@@ -36,6 +38,10 @@ bool FanOut::never_waits() const {
     if (!t.consumer->never_waits()) return false;
   }
   return true;
+}
+
+bool FanOut::persists() const {
+  return std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.consumer->persists(); });
 }
 
 }  // namespace otlpd

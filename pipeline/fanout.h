@@ -24,6 +24,8 @@ class FanOut : public Consumer {
 
   Status consume(BatchPtr batch) override;
   bool never_waits() const override;
+  // Any target: a batch that one target persists is not lost when the others drop it.
+  bool persists() const override;
 
  private:
   std::vector<Target> targets_;

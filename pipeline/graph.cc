@@ -42,10 +42,12 @@ std::unique_ptr<Graph> Graph::build(const ServiceConfig& config, const Registry&
     }
     ConsumerPtr next = fan_out_or_single(std::move(exporter_targets));
 
+    Host& pipeline_host = graph->pipeline_hosts_.emplace_back(host);
+    pipeline_host.pipeline = pipeline.name;
     std::vector<Named> chain;
     for (auto it = pipeline.processors.rbegin(); it != pipeline.processors.rend(); ++it) {
       const auto& entry = config.processors.at(it->str());
-      ProcessorPtr p = registry.processor(it->type)->create(*it, *entry.config, pipeline.signal, next, host);
+      ProcessorPtr p = registry.processor(it->type)->create(*it, *entry.config, pipeline.signal, next, pipeline_host);
       if (!p) {
         *error = Status::invalid_argument("processor " + it->str() + " does not support " + signal_name);
         return nullptr;

@@ -5,6 +5,7 @@
 // to every pipeline that lists it. Built, started and shut down from the main thread.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ class Graph {
     std::string name;  // "exporter otlp/backend (traces)"
     std::shared_ptr<Component> component;
   };
+  std::deque<Host> pipeline_hosts_;  // the Host each pipeline's processors were given; outlives them
   std::vector<Named> exporters_;
   std::vector<Named> processors_;  // each pipeline's chain, first processor first
   std::vector<Named> receivers_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "pipeline/storage.h"
 
@@ -26,6 +27,9 @@ struct Host {
   size_t threads = 1;
   // The config's file_storage extensions, for exporters whose sending queue names one; null: none.
   const FileStorages* storages = nullptr;
+  // The pipeline a processor is created for ("traces/backend"), for its telemetry labels; empty
+  // for receivers and exporters, which pipelines share.
+  std::string pipeline{};
 };
 
 }  // namespace otlpd

@@ -82,8 +82,7 @@ MemoryLimiter::MemoryLimiter(ComponentId id, Signal signal, const MemoryLimiterC
                              Host& host, Usage usage)
     : id_(std::move(id)),
       next_(std::move(next)),
-      refused_items_(host.telemetry.counter(
-          "otlpd_processor_refused_items", {{"processor", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
+      refused_items_(host.telemetry.counter("otlpd_processor_refused_items", processor_labels(id_, signal, host))),
       state_(std::make_shared<State>(host.io, id_.str(), config.check_interval,
                                      config.soft_limit_bytes(total_memory_bytes()),
                                      usage ? std::move(usage) : Usage(resident_memory_bytes))) {}

@@ -46,6 +46,7 @@ class MemoryLimiter : public Processor {
   Status start() override;
   Status consume(BatchPtr batch) override;
   bool never_waits() const override { return next_->never_waits(); }
+  bool persists() const override { return next_->persists(); }
   void shutdown(Clock::time_point deadline) override;
 
   bool refusing() const;

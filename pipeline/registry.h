@@ -14,6 +14,7 @@
 #include "pipeline/component.h"
 #include "pipeline/consumer.h"
 #include "pipeline/host.h"
+#include "pipeline/telemetry.h"
 
 namespace otlpd {
 
@@ -36,6 +37,13 @@ using ReceiverPtr = std::unique_ptr<Receiver>;
 
 // A processor consumes what its pipeline gives it and passes results to `next`.
 class Processor : public Consumer, public Component {};
+
+// The telemetry labels of a processor: its id, signal and pipeline.
+inline Telemetry::Labels processor_labels(const ComponentId& id, Signal signal, const Host& host) {
+  Telemetry::Labels labels{{"processor", id.str()}, {"signal", std::string(otlp::signal_name(signal))}};
+  if (!host.pipeline.empty()) labels["pipeline"] = host.pipeline;
+  return labels;
+}
 using ProcessorPtr = std::shared_ptr<Processor>;
 
 // An exporter delivers batches out of otlpd. consume() only enqueues; delivery is asynchronous.

@@ -22,4 +22,10 @@ struct FileStorageSettings {
 // Configured file_storage extensions by id as written ("file_storage", "file_storage/queues").
 using FileStorages = std::map<std::string, FileStorageSettings>;
 
+// True when an exporter's `sending_queue.storage` value names a file_storage extension
+// ("file_storage" or "file_storage/<name>") rather than a directory.
+inline bool is_storage_extension_id(const std::string& value) {
+  return value == "file_storage" || value.rfind("file_storage/", 0) == 0;
+}
+
 }  // namespace otlpd

@@ -3,6 +3,14 @@
 namespace otlpd {
 
 Counter& Telemetry::counter(const std::string& name, const Labels& labels) {
+  return find_or_add(name, labels, Kind::counter);
+}
+
+Counter& Telemetry::gauge(const std::string& name, const Labels& labels) {
+  return find_or_add(name, labels, Kind::gauge);
+}
+
+Counter& Telemetry::find_or_add(const std::string& name, const Labels& labels, Kind kind) {
   std::lock_guard lock(mu_);
   auto key = std::make_pair(name, labels);
   auto it = index_.find(key);
@@ -10,6 +18,7 @@ Counter& Telemetry::counter(const std::string& name, const Labels& labels) {
   Entry& e = entries_.emplace_back();
   e.name = name;
   e.labels = labels;
+  e.kind = kind;
   index_.emplace(std::move(key), &e.counter);
   return e.counter;
 }
@@ -24,7 +33,7 @@ std::vector<Telemetry::Sample> Telemetry::snapshot() const {
   std::lock_guard lock(mu_);
   std::vector<Sample> out;
   out.reserve(entries_.size());
-  for (const auto& e : entries_) out.push_back({e.name, e.labels, e.counter.value()});
+  for (const auto& e : entries_) out.push_back({e.name, e.labels, e.counter.value(), e.kind});
   return out;
 }
 

@@ -28,9 +28,13 @@ class Counter {
 class Telemetry {
  public:
   using Labels = std::map<std::string, std::string>;
+  // A counter only grows (add); a gauge is a level that goes up and down (set).
+  enum class Kind { counter, gauge };
 
   // Returns the counter for (name, labels), creating it at zero; the reference stays valid.
   Counter& counter(const std::string& name, const Labels& labels = {});
+  // The same for a gauge (a pool's size, a queue's fill); the kind only matters to exposition.
+  Counter& gauge(const std::string& name, const Labels& labels = {});
   // 0 when no such counter exists.
   uint64_t value(const std::string& name, const Labels& labels = {}) const;
 
@@ -38,6 +42,7 @@ class Telemetry {
     std::string name;
     Labels labels;
     uint64_t value;
+    Kind kind;
   };
   std::vector<Sample> snapshot() const;
 
@@ -45,8 +50,10 @@ class Telemetry {
   struct Entry {
     std::string name;
     Labels labels;
+    Kind kind;
     Counter counter;
   };
+  Counter& find_or_add(const std::string& name, const Labels& labels, Kind kind);
   mutable std::mutex mu_;
   std::deque<Entry> entries_;  // deque: references to elements survive growth
   std::map<std::pair<std::string, Labels>, Counter*> index_;

@@ -1,6 +1,8 @@
 #include "exporters/common/queued_exporter.h"
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <random>
 
 #include <boost/asio/io_context.hpp>
@@ -12,13 +14,48 @@ namespace otlpd {
 
 namespace asio = boost::asio;
 
-struct QueuedExporter::RetryTimer {
-  explicit RetryTimer(asio::io_context& io) : timer(io) {}
+namespace {
+
+constexpr size_t kMemoryCacheBytes = size_t{16} << 20;  // persistent queue: payloads kept in memory
+
+Telemetry::Labels labels_of(const ComponentId& id, Signal signal) {
+  return {{"exporter", id.str()}, {"signal", std::string(otlp::signal_name(signal))}};
+}
+
+// The persistent queue's directory for one exporter and signal, inside the configured storage.
+std::string storage_directory_for(const ComponentId& id, Signal signal, const std::string& storage,
+                                  const FileStorages* storages, FileStorageSettings* settings) {
+  if (storage.empty()) return "";
+  std::string base = storage;
+  if (is_storage_extension_id(storage)) {
+    auto it = storages ? storages->find(storage) : FileStorages::const_iterator{};
+    if (!storages || it == storages->end()) return "";
+    *settings = it->second;
+    base = it->second.directory;
+  } else {
+    settings->directory = storage;
+    settings->create_directory = true;  // a directory written in the exporter is otlpd's own
+  }
+  std::string name = "exporter_" + id.type + (id.name.empty() ? "" : "_" + id.name) + "_" +
+                     std::string(otlp::signal_name(signal));
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+  }
+  return base + "/" + name;
+}
+
+}  // namespace
+
+struct QueuedExporter::Timer {
+  explicit Timer(asio::io_context& io) : timer(io) {}
   asio::steady_timer timer;
 };
 
 struct QueuedExporter::Attempt {
-  BatchPtr batch;
+  BatchPtr batch;                   // null until read back from the log
+  std::optional<RecordRef> record;  // persistent queue
+  size_t items = 0;
+  size_t bytes = 0;
   Clock::time_point first_try;
   int retries = 0;
 };
@@ -29,27 +66,93 @@ QueuedExporter::QueuedExporter(ComponentId id, Signal signal, ExporterSettings s
       settings_(settings),
       sender_(std::move(sender)),
       host_(host),
-      sent_items_(host.telemetry.counter("otlpd_exporter_sent_items",
-                                         {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
-      failed_items_(host.telemetry.counter(
-          "otlpd_exporter_send_failed_items", {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
-      enqueue_failed_items_(host.telemetry.counter(
-          "otlpd_exporter_enqueue_failed_items", {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
-      retries_(host.telemetry.counter("otlpd_exporter_retries",
-                                      {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
-      queue_items_(host.telemetry.counter("otlpd_exporter_queue_items",
-                                          {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})),
-      queue_bytes_(host.telemetry.counter("otlpd_exporter_queue_bytes",
-                                          {{"exporter", id_.str()}, {"signal", std::string(otlp::signal_name(signal))}})) {}
+      sent_items_(host.telemetry.counter("otlpd_exporter_sent_items", labels_of(id_, signal))),
+      failed_items_(host.telemetry.counter("otlpd_exporter_send_failed_items", labels_of(id_, signal))),
+      enqueue_failed_items_(host.telemetry.counter("otlpd_exporter_enqueue_failed_items", labels_of(id_, signal))),
+      retries_(host.telemetry.counter("otlpd_exporter_retries", labels_of(id_, signal))),
+      queue_items_(host.telemetry.gauge("otlpd_exporter_queue_items", labels_of(id_, signal))),
+      queue_bytes_(host.telemetry.gauge("otlpd_exporter_queue_bytes", labels_of(id_, signal))),
+      queue_size_(host.telemetry.gauge("otlpd_exporter_queue_size", labels_of(id_, signal))),
+      queue_capacity_(host.telemetry.gauge("otlpd_exporter_queue_capacity", labels_of(id_, signal))),
+      persisted_items_(host.telemetry.counter("otlpd_exporter_persisted_items", labels_of(id_, signal))),
+      replayed_items_(host.telemetry.counter("otlpd_exporter_replayed_items", labels_of(id_, signal))),
+      set_aside_items_(host.telemetry.counter("otlpd_exporter_set_aside_items", labels_of(id_, signal))),
+      kept_items_(host.telemetry.counter("otlpd_exporter_kept_items", labels_of(id_, signal))),
+      cut_bytes_(host.telemetry.counter("otlpd_exporter_storage_cut_bytes", labels_of(id_, signal))) {
+  storage_directory_ =
+      storage_directory_for(id_, signal_, settings_.queue.storage, host.storages, &storage_);
+  queue_capacity_.set(static_cast<uint64_t>(settings_.queue.queue_size));
+}
 
 QueuedExporter::~QueuedExporter() = default;
 
 Status QueuedExporter::start() {
+  if (!settings_.queue.storage.empty()) {
+    Status s = open_storage();
+    if (!s.is_ok()) return s;
+  }
   Status s = sender_->start();
   if (!s.is_ok()) return s;
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   accepting_ = true;
+  Attempts attempts = take_attempts_locked();  // what the log held
+  lock.unlock();
+  launch(std::move(attempts));
   return Status::ok();
+}
+
+Status QueuedExporter::open_storage() {
+  if (storage_directory_.empty()) {
+    return Status::invalid_argument("sending_queue.storage names " + settings_.queue.storage +
+                                    ", which is not a configured extension");
+  }
+  DiskLogOptions options;
+  options.directory = storage_directory_;
+  options.create_directory = true;
+  options.fsync_each = storage_.fsync;
+  options.max_bytes = settings_.queue.max_size_bytes();
+  // Small segments under a small bound, so finished records free their space soon.
+  options.segment_bytes = options.max_bytes == 0 ? (8u << 20)
+                                                 : std::clamp<uint64_t>(options.max_bytes / 8, 64u << 10, 8u << 20);
+  std::error_code ec;
+  if (!storage_.create_directory && !std::filesystem::is_directory(storage_.directory, ec)) {
+    return Status::invalid_argument("file_storage directory " + storage_.directory + " does not exist");
+  }
+  DiskLogRecovery recovery;
+  std::string error;
+  log_ = DiskLog::open(options, &recovery, &error);
+  if (!log_) return Status::internal("persistent queue: " + error);
+
+  cut_bytes_.add(recovery.cut_bytes);
+  if (recovery.corrupted_regions > 0) {
+    spdlog::warn("exporter {}: persistent queue {}: cut {} bytes in {} place(s) that were not valid records",
+                 id_.str(), storage_directory_, recovery.cut_bytes, recovery.corrupted_regions);
+  }
+  if (!recovery.pending.empty()) {
+    spdlog::info("exporter {}: persistent queue {}: replaying {} batches ({} {}) left by an earlier run", id_.str(),
+                 storage_directory_, recovery.pending.size(), recovery.pending_items, otlp::item_name(signal_));
+  }
+  replayed_items_.add(recovery.pending_items);
+  std::lock_guard lock(mu_);
+  for (const RecordRef& ref : recovery.pending) {
+    Queued q{nullptr, ref, ref.items, ref.length};
+    hold_locked(q);
+    queue_.push_back(std::move(q));
+  }
+  arm_sync_timer();
+  return Status::ok();
+}
+
+void QueuedExporter::arm_sync_timer() {
+  if (storage_.fsync || storage_.fsync_interval.count() <= 0) return;
+  if (!sync_timer_) sync_timer_ = std::make_shared<Timer>(host_.io);
+  sync_timer_->timer.expires_after(storage_.fsync_interval);
+  sync_timer_->timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled at shutdown
+    self->log_->sync();
+    std::lock_guard lock(self->mu_);
+    if (!self->stopping_) self->arm_sync_timer();
+  });
 }
 
 Status QueuedExporter::consume(BatchPtr batch) {
@@ -59,11 +162,47 @@ Status QueuedExporter::consume(BatchPtr batch) {
     note_refusal_locked(*batch, *bound);
     return Status::unavailable("sending queue of exporter " + id_.str() + " is full (" + *bound + ")");
   }
-  hold_locked(*batch);
-  queue_.push_back(std::move(batch));
+  if (log_) {
+    lock.unlock();
+    return persist(std::move(batch));
+  }
+  Queued q{nullptr, std::nullopt, batch->items, batch->payload.size()};
+  q.batch = std::move(batch);
+  enqueue(std::move(lock), std::move(q));
+  return Status::ok();
+}
+
+void QueuedExporter::enqueue(std::unique_lock<std::mutex> lock, Queued queued) {
+  hold_locked(queued);
+  queue_.push_back(std::move(queued));
   Attempts attempts = take_attempts_locked();
   lock.unlock();
   launch(std::move(attempts));
+}
+
+Status QueuedExporter::persist(BatchPtr batch) {
+  // Written without mu_, so senders finishing are not held up by disk writes.
+  RecordRef ref;
+  Status s = log_->append(batch->payload, static_cast<uint32_t>(batch->items), &ref);
+  std::unique_lock lock(mu_);
+  if (!s.is_ok()) {
+    note_refusal_locked(*batch, s.code() == Status::Code::resource_exhausted
+                                    ? std::to_string(settings_.queue.max_size_mib) + " MiB on disk"
+                                    : "storage error");
+    if (s.code() != Status::Code::resource_exhausted) spdlog::error("exporter {}: {}", id_.str(), s.message());
+    return Status::unavailable("sending queue of exporter " + id_.str() + " cannot take more: " + s.message());
+  }
+  persisted_items_.add(batch->items);
+  if (stopping_) {  // written as shutdown passed its deadline: it waits in the log for the next start
+    kept_items_.add(batch->items);
+    return Status::ok();
+  }
+  Queued q{nullptr, ref, batch->items, batch->payload.size()};
+  if (cached_bytes_ + q.bytes <= kMemoryCacheBytes) {
+    cached_bytes_ += q.bytes;
+    q.batch = std::move(batch);
+  }
+  enqueue(std::move(lock), std::move(q));
   return Status::ok();
 }
 
@@ -82,7 +221,8 @@ std::optional<std::string> QueuedExporter::full_bound_locked(const Batch& batch)
   }
   const size_t bytes = held_bytes_ + batch.payload.size();
   if (q.sizer == QueueSizer::bytes && bytes > limit) return std::to_string(limit) + " bytes";
-  if (q.max_size_mib > 0 && bytes > q.max_size_bytes()) return std::to_string(q.max_size_mib) + " MiB";
+  // With storage the MiB bound is the log's, checked as it is written.
+  if (!log_ && q.max_size_mib > 0 && bytes > q.max_size_bytes()) return std::to_string(q.max_size_mib) + " MiB";
   return std::nullopt;
 }
 
@@ -96,30 +236,46 @@ void QueuedExporter::note_refusal_locked(const Batch& batch, const std::string& 
   }
 }
 
-void QueuedExporter::hold_locked(const Batch& batch) {
-  held_items_ += batch.items;
-  held_bytes_ += batch.payload.size();
+void QueuedExporter::hold_locked(const Queued& queued) {
+  held_items_ += queued.items;
+  held_bytes_ += queued.bytes;
   queue_items_.set(held_items_);
   queue_bytes_.set(held_bytes_);
+  update_queue_size_locked();
 }
 
-void QueuedExporter::unhold_locked(const Batch& batch) {
-  held_items_ -= batch.items;
-  held_bytes_ -= batch.payload.size();
+void QueuedExporter::unhold_locked(const Queued& queued) {
+  held_items_ -= queued.items;
+  held_bytes_ -= queued.bytes;
   queue_items_.set(held_items_);
   queue_bytes_.set(held_bytes_);
+  update_queue_size_locked();
+}
+
+void QueuedExporter::update_queue_size_locked() {
+  switch (settings_.queue.sizer) {
+    case QueueSizer::requests: queue_size_.set(queue_.size()); break;
+    case QueueSizer::items: queue_size_.set(held_items_); break;
+    case QueueSizer::bytes: queue_size_.set(held_bytes_); break;
+  }
 }
 
 QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
   Attempts attempts;
   while (in_flight_ < static_cast<size_t>(settings_.queue.num_consumers) && !queue_.empty()) {
+    Queued& q = queue_.front();
     auto attempt = std::make_shared<Attempt>();
-    attempt->batch = std::move(queue_.front());
+    if (q.batch && q.record) cached_bytes_ -= q.bytes;
+    attempt->batch = std::move(q.batch);
+    attempt->record = q.record;
+    attempt->items = q.items;
+    attempt->bytes = q.bytes;
     attempt->first_try = Clock::now();
     queue_.pop_front();
     ++in_flight_;
     attempts.push_back(std::move(attempt));
   }
+  update_queue_size_locked();
   return attempts;
 }
 
@@ -133,7 +289,24 @@ void QueuedExporter::launch(Attempts attempts) {
   }
 }
 
+bool QueuedExporter::load_from_storage(Attempt& attempt) {
+  std::string payload;
+  Status s = log_->read(*attempt.record, &payload);
+  if (!s.is_ok()) {
+    spdlog::error("exporter {}: dropped {} {}: {}", id_.str(), attempt.items, otlp::item_name(signal_), s.message());
+    failed_items_.add(attempt.items);
+    log_->finish(*attempt.record);  // nothing readable left to set aside
+    return false;
+  }
+  attempt.batch = make_batch(signal_, std::move(payload), attempt.items);
+  return true;
+}
+
 void QueuedExporter::run_attempt(std::shared_ptr<Attempt> attempt) {
+  if (!attempt->batch && !load_from_storage(*attempt)) {
+    release_slot(*attempt);
+    return;
+  }
   Clock::time_point deadline = Clock::now() + settings_.timeout;
   BatchPtr batch = attempt->batch;
   sender_->send(std::move(batch), deadline, [self = shared_from_this(), attempt](Status status) {
@@ -151,49 +324,66 @@ std::chrono::milliseconds QueuedExporter::backoff(int retry_number) {
 }
 
 void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status) {
-  const size_t items = attempt->batch->items;
+  const size_t items = attempt->items;
   if (status.is_ok()) {
     sent_items_.add(items);
+    if (attempt->record) log_->finish(*attempt->record);
+    release_slot(*attempt);
+    return;
+  }
+  std::unique_lock lock(mu_);
+  auto wait = std::max(backoff(attempt->retries), status.retry_after());
+  const auto& r = settings_.retry;
+  const bool within_budget =
+      r.max_elapsed_time.count() == 0 || Clock::now() + wait - attempt->first_try <= r.max_elapsed_time;
+  if (status.retryable() && r.enabled && !stopping_ && within_budget) {
+    retries_.add(1);
+    ++attempt->retries;
+    spdlog::warn("exporter {}: sending {} {} failed ({}); retry {} in {} ms", id_.str(), items,
+                 otlp::item_name(signal_), status.to_string(), attempt->retries, wait.count());
+    // Armed under mu_, so shutdown either sees it in retry_timers_ or has already set stopping_.
+    // It runs when the backoff ends, or at once when shutdown cancels it; then it never sends.
+    auto retry = std::make_shared<Timer>(host_.io);
+    retry->timer.expires_after(wait);
+    retry_timers_.insert(retry);
+    retry->timer.async_wait([self = shared_from_this(), attempt, retry](const boost::system::error_code&) {
+      bool stopped;
+      {
+        std::lock_guard guard(self->mu_);
+        self->retry_timers_.erase(retry);
+        stopped = self->stopping_;
+      }
+      if (stopped) {
+        self->finish_attempt(attempt, Status::unavailable("exporter shut down before the retry"));
+      } else {
+        self->run_attempt(attempt);
+      }
+    });
+    return;
+  }
+  const bool stopped = stopping_;
+  lock.unlock();
+  if (attempt->record && stopped && status.retryable()) {
+    kept_items_.add(items);  // still in the log: sent at the next start
   } else {
-    std::unique_lock lock(mu_);
-    auto wait = std::max(backoff(attempt->retries), status.retry_after());
-    const auto& r = settings_.retry;
-    const bool within_budget =
-        r.max_elapsed_time.count() == 0 || Clock::now() + wait - attempt->first_try <= r.max_elapsed_time;
-    if (status.retryable() && r.enabled && !stopping_ && within_budget) {
-      retries_.add(1);
-      ++attempt->retries;
-      spdlog::warn("exporter {}: sending {} {} failed ({}); retry {} in {} ms", id_.str(), items,
-                   otlp::item_name(signal_), status.to_string(), attempt->retries, wait.count());
-      // Armed under mu_, so shutdown either sees it in retry_timers_ or has already set stopping_.
-      // It runs when the backoff ends, or at once when shutdown cancels it; then it never sends.
-      auto retry = std::make_shared<RetryTimer>(host_.io);
-      retry->timer.expires_after(wait);
-      retry_timers_.insert(retry);
-      retry->timer.async_wait([self = shared_from_this(), attempt, retry](const boost::system::error_code&) {
-        bool stopped;
-        {
-          std::lock_guard guard(self->mu_);
-          self->retry_timers_.erase(retry);
-          stopped = self->stopping_;
-        }
-        if (stopped) {
-          self->finish_attempt(attempt, Status::unavailable("exporter shut down before the retry"));
-        } else {
-          self->run_attempt(attempt);
-        }
-      });
-      return;
-    }
-    lock.unlock();
     failed_items_.add(items);
     spdlog::error("exporter {}: dropped {} {} after {} retries: {}", id_.str(), items, otlp::item_name(signal_),
                   attempt->retries, status.to_string());
+    if (attempt->record) {
+      set_aside_items_.add(items);
+      if (!log_->set_aside(*attempt->record, attempt->batch->payload)) {
+        spdlog::error("exporter {}: could not copy them to {}/set-aside.log", id_.str(), storage_directory_);
+      }
+    }
   }
+  release_slot(*attempt);
+}
+
+void QueuedExporter::release_slot(const Attempt& attempt) {
   std::unique_lock lock(mu_);
-  unhold_locked(*attempt->batch);
+  unhold_locked(Queued{nullptr, std::nullopt, attempt.items, attempt.bytes});
   --in_flight_;
-  Attempts attempts = take_attempts_locked();
+  Attempts attempts = stopping_ ? Attempts{} : take_attempts_locked();
   idle_cv_.notify_all();
   lock.unlock();
   launch(std::move(attempts));
@@ -216,19 +406,28 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && in_flight_ == 0; });
   stopping_ = true;  // retries from here on give up
   for (const auto& retry : retry_timers_) retry->timer.cancel();
+  if (sync_timer_) sync_timer_->timer.cancel();
   if (!queue_.empty() || in_flight_ > 0) {
     size_t items = 0;
-    for (const auto& b : queue_) {
-      items += b->items;
-      unhold_locked(*b);
+    for (const auto& q : queue_) {
+      items += q.items;
+      unhold_locked(q);
     }
-    failed_items_.add(items);
-    spdlog::error("exporter {}: shutdown deadline passed; dropped {} queued {}, {} sends still in flight", id_.str(),
-                  items, otlp::item_name(signal_), in_flight_);
+    if (log_) {
+      kept_items_.add(items);
+      spdlog::warn("exporter {}: shutdown deadline passed; {} {} queued and {} sends in flight stay in {} for the "
+                   "next start", id_.str(), items, otlp::item_name(signal_), in_flight_, storage_directory_);
+    } else {
+      failed_items_.add(items);
+      spdlog::error("exporter {}: shutdown deadline passed; dropped {} queued {}, {} sends still in flight",
+                    id_.str(), items, otlp::item_name(signal_), in_flight_);
+    }
     queue_.clear();
+    cached_bytes_ = 0;
   }
   lock.unlock();
   sender_->shutdown();
+  if (log_) log_->sync();
 }
 
 }  // namespace otlpd

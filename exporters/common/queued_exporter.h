@@ -12,6 +12,15 @@
 //   otlpd_exporter_retries; gauges otlpd_exporter_queue_items and otlpd_exporter_queue_bytes (held
 //   now, in flight included).
 // shutdown(deadline) stops taking batches and keeps sending what is queued until the deadline.
+//
+// With `sending_queue.storage` the queue is persistent (see disk_log.h): consume() returns OK only
+// once the batch is written to the exporter's log, so an acknowledged request survives a crash;
+// start() replays what an earlier run left; a sent batch is finished in the log, one given up on
+// is set aside there. What shutdown cannot send stays in the log for the next start instead of
+// being counted as lost. max_size_mib bounds the log's disk use (memory holds at most 16 MiB of
+// queued payloads; the rest is read back from the log). Extra counters:
+//   otlpd_exporter_persisted_items, otlpd_exporter_replayed_items, otlpd_exporter_set_aside_items,
+//   otlpd_exporter_kept_items (left in the log at shutdown), otlpd_exporter_storage_cut_bytes.
 #pragma once
 
 #include <condition_variable>
@@ -24,6 +33,7 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include "exporters/common/disk_log.h"
 #include "exporters/common/exporter_settings.h"
 #include "exporters/common/sender.h"
 #include "pipeline/registry.h"
@@ -39,29 +49,53 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   Status start() override;
   Status consume(BatchPtr batch) override;
   bool never_waits() const override { return true; }  // it queues or refuses
+  bool persists() const override { return !settings_.queue.storage.empty(); }
   void shutdown(Clock::time_point deadline) override;
 
   // Batches queued or in flight (for tests and telemetry). Any thread.
   size_t pending() const;
   // Payload bytes of the batches queued or in flight. Any thread.
   size_t pending_bytes() const;
+  // The persistent queue's directory; empty when the queue is in memory.
+  const std::string& storage_directory() const { return storage_directory_; }
 
  private:
   struct Attempt;
-  struct RetryTimer;
+  struct Timer;
+  // A queued batch; with a persistent queue also its record in the log, and the batch may be
+  // null (not kept in memory: read back from the log when sent).
+  struct Queued {
+    BatchPtr batch;
+    std::optional<RecordRef> record;
+    size_t items = 0;
+    size_t bytes = 0;
+  };
   using Attempts = boost::container::small_vector<std::shared_ptr<Attempt>, 2>;
   // Under mu_: the bound `batch` would break, described for the refusal ("64 MiB"); none if it fits.
   std::optional<std::string> full_bound_locked(const Batch& batch) const;
   // Under mu_: counts the refused items and warns at most once a second.
   void note_refusal_locked(const Batch& batch, const std::string& bound);
   // Under mu_: a batch enters (queued) or leaves (sent or dropped) the queue's item and byte totals.
-  void hold_locked(const Batch& batch);
-  void unhold_locked(const Batch& batch);
+  void hold_locked(const Queued& queued);
+  void unhold_locked(const Queued& queued);
+  // Persistent queue: opens the log and queues what it holds (start()); writes a batch (consume()).
+  Status open_storage();
+  Status persist(BatchPtr batch);
+  // Queues an admitted batch (mu_ held by `lock`) and starts sends for free consumers.
+  void enqueue(std::unique_lock<std::mutex> lock, Queued queued);
+  void arm_sync_timer();
+  // Persistent queue: the attempt's batch read back from the log; false when the record is spoiled
+  // (then it is set aside and counted).
+  bool load_from_storage(Attempt& attempt);
   // Under mu_: takes queued batches for free consumers. launch() then starts them, without mu_.
   Attempts take_attempts_locked();
   void launch(Attempts attempts);
   void run_attempt(std::shared_ptr<Attempt> attempt);
   void finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status);
+  // An attempt is over (sent, dropped or kept): its consumer slot and held totals go.
+  void release_slot(const Attempt& attempt);
+  // Under mu_: the queue_size gauge in the sizer's unit.
+  void update_queue_size_locked();
   std::chrono::milliseconds backoff(int retry_number);
 
   const ComponentId id_;
@@ -76,10 +110,24 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   Counter& retries_;
   Counter& queue_items_;  // gauges: what the queue holds now, in flight included
   Counter& queue_bytes_;
+  Counter& queue_size_;      // gauge: queue_size's unit (batches waiting, items or bytes held)
+  Counter& queue_capacity_;  // gauge: queue_size
+  Counter& persisted_items_;
+  Counter& replayed_items_;
+  Counter& set_aside_items_;
+  Counter& kept_items_;
+  Counter& cut_bytes_;
+
+  // Persistent queue (null log_ when in memory). log_ is set in start() before any consume().
+  std::string storage_directory_;
+  FileStorageSettings storage_;
+  std::unique_ptr<DiskLog> log_;
+  std::shared_ptr<Timer> sync_timer_;  // flushes the log every fsync_interval
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable idle_cv_;
-  std::deque<BatchPtr> queue_;
+  std::deque<Queued> queue_;
+  size_t cached_bytes_ = 0;  // payload bytes of queue_ kept in memory (persistent queue)
   size_t in_flight_ = 0;
   // Totals over queue_ and the batches in flight (held until their attempt finishes).
   size_t held_items_ = 0;
@@ -88,7 +136,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   bool stopping_ = false;
   Clock::time_point last_full_warning_{};
   // Backoff timers armed now; shutdown cancels them so waiting retries finish (as failed) at once.
-  std::set<std::shared_ptr<RetryTimer>> retry_timers_;
+  std::set<std::shared_ptr<Timer>> retry_timers_;
 };
 
 }  // namespace otlpd

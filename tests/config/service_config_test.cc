@@ -222,7 +222,64 @@ service:
   pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
 )");
   CHECK(has_error(extension.errors, "extensions.health_check", "unknown extension type"));
-  CHECK(has_error(extension.errors, "service.extensions", "extension \"health_check\" is not configured"));
+  CHECK(has_error(extension.errors, "service.extensions[0]", "extension \"health_check\" is not configured"));
+}
+
+TEST_CASE("file_storage extensions, shutdown_timeout and self-metrics settings are read", "[config]") {
+  Loaded ok = load(R"(
+extensions:
+  file_storage: {directory: /var/lib/otlpd/queues}
+  file_storage/fast: {directory: /tmp/q, create_directory: true, fsync: true, fsync_interval: 0s}
+receivers: {otlp: {protocols: {grpc: }}}
+exporters:
+  otlp: {endpoint: "backend:4317", sending_queue: {storage: file_storage/fast}}
+  otlp/dir: {endpoint: "backend:4317", sending_queue: {storage: /srv/otlpd/queue}}
+service:
+  extensions: [file_storage, file_storage/fast]
+  shutdown_timeout: 45s
+  telemetry: {metrics: {address: "127.0.0.1:9999"}}
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp, otlp/dir]}}
+)");
+  REQUIRE(ok.ok);
+  REQUIRE(ok.config.file_storages.size() == 2);
+  const FileStorageSettings& plain = ok.config.file_storages.at("file_storage");
+  CHECK(plain.directory == "/var/lib/otlpd/queues");
+  CHECK_FALSE(plain.create_directory);
+  CHECK_FALSE(plain.fsync);
+  CHECK(plain.fsync_interval == std::chrono::seconds(1));
+  const FileStorageSettings& fast = ok.config.file_storages.at("file_storage/fast");
+  CHECK(fast.create_directory);
+  CHECK(fast.fsync);
+  CHECK(fast.fsync_interval.count() == 0);
+  CHECK(ok.config.shutdown_timeout == std::chrono::seconds(45));
+  CHECK(ok.config.metrics_address == "127.0.0.1:9999");
+
+  Loaded defaults = load("receivers: {otlp: {protocols: {grpc: }}}\nexporters: {debug: }\n"
+                         "service: {telemetry: {metrics: {level: none}}, pipelines: {traces: {receivers: [otlp], "
+                         "exporters: [debug]}}}\n");
+  REQUIRE(defaults.ok);
+  CHECK(defaults.config.shutdown_timeout == std::chrono::seconds(30));
+  CHECK(defaults.config.metrics_address.empty());
+
+  Loaded bad = load(R"(
+extensions:
+  file_storage: {directory: "", compaction: {on_start: true}}
+receivers: {otlp: {protocols: {grpc: }}}
+exporters:
+  otlp: {endpoint: "backend:4317", sending_queue: {storage: file_storage/missing}}
+service:
+  shutdown_timeout: 0s
+  telemetry: {metrics: {level: loud, address: nohostport}}
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}
+)");
+  CHECK_FALSE(bad.ok);
+  CHECK(has_error(bad.errors, "extensions.file_storage.directory", "must not be empty"));
+  CHECK(has_error(bad.errors, "extensions.file_storage.compaction", "unknown"));
+  CHECK(has_error(bad.errors, "exporters.otlp.sending_queue.storage",
+                  "extension \"file_storage/missing\" is not configured under extensions"));
+  CHECK(has_error(bad.errors, "service.shutdown_timeout", "must be positive"));
+  CHECK(has_error(bad.errors, "service.telemetry.metrics.level", "invalid value \"loud\""));
+  CHECK(has_error(bad.errors, "service.telemetry.metrics.address", "expected host:port"));
 }
 
 TEST_CASE("durations accept units from ns to h", "[config]") {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -678,6 +679,139 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: each attempt's deadline is n
   // A retry gets a fresh deadline, after the 10 ms backoff.
   CHECK(attempts[1].deadline >= attempts[0].at + 10ms + 2s);
   CHECK(attempts[1].deadline <= attempts[1].at + 2s);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Persistent queue (sending_queue.storage)
+
+struct PersistentFixture : ExporterFixture {
+  std::filesystem::path dir;
+  PersistentFixture() {
+    char tmpl[] = "/tmp/otlpd-queue-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~PersistentFixture() {
+    if (exporter) {
+      sender->release_all();
+      exporter->shutdown(Clock::now() + 2s);
+      sender->release_all();
+      exporter.reset();
+    }
+    std::filesystem::remove_all(dir);
+  }
+  ExporterSettings settings() const {
+    ExporterSettings s = fast_settings();
+    s.queue.storage = dir.string();
+    return s;
+  }
+  // Ends this run as a crash would leave it (sends in flight never answered), then starts the
+  // exporter again on the same directory with a sender that answers OK.
+  void restart(const ExporterSettings& s) {
+    exporter->shutdown(Clock::now() + 20ms);
+    while (sender->release_one(Status::unavailable("otlpd went away"))) {
+    }
+    exporter.reset();
+    sender = std::make_shared<SenderScript>();
+    create(s);
+  }
+  uint64_t persisted() const { return counter("otlpd_exporter_persisted_items"); }
+  uint64_t replayed() const { return counter("otlpd_exporter_replayed_items"); }
+  uint64_t kept() const { return counter("otlpd_exporter_kept_items"); }
+  uint64_t set_aside() const { return counter("otlpd_exporter_set_aside_items"); }
+};
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: what was acknowledged but not sent is sent by the next run",
+                 "[exporter][persistent]") {
+  create(settings());
+  CHECK(exporter->persists());
+  CHECK(exporter->storage_directory() == (dir / "exporter_otlp_test_traces").string());
+  sender->set_hold(true);
+  std::vector<BatchPtr> batches{spans(4, 1), spans(5, 5), spans(6, 10)};
+  for (const auto& b : batches) REQUIRE(exporter->consume(b).is_ok());
+  CHECK(persisted() == 15);
+  REQUIRE(wait_until([&] { return sender->held_count() == 3; }));
+
+  restart(settings());
+  CHECK(kept() == 15);   // the first run counted them as left in the log, not lost
+  CHECK(failed() == 0);
+  REQUIRE(idle());
+  CHECK(replayed() == 15);
+  CHECK(sent() == 15);
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 3);
+  std::multiset<std::string> sent_payloads, given;
+  for (const auto& a : attempts) sent_payloads.insert(a.batch->payload);
+  for (const auto& b : batches) given.insert(b->payload);
+  CHECK(sent_payloads == given);
+
+  // Sent means finished: a third run has nothing to replay.
+  restart(settings());
+  REQUIRE(idle());
+  CHECK(sender->attempt_count() == 0);
+}
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: a batch refused for good is set aside and not replayed",
+                 "[exporter][persistent]") {
+  auto s = settings();
+  s.queue.num_consumers = 1;  // sent in order, so the scripted refusal meets the first batch
+  create(s);
+  sender->set_script({Status::invalid_argument("bad data")});
+  REQUIRE(exporter->consume(spans(3)).is_ok());
+  REQUIRE(exporter->consume(spans(2, 10)).is_ok());
+  REQUIRE(idle());
+  CHECK(failed() == 3);
+  CHECK(set_aside() == 3);
+  CHECK(sent() == 2);
+  CHECK(sender->attempt_count() == 2);  // no retry of the refused one
+  const auto aside = dir / "exporter_otlp_test_traces" / "set-aside.log";
+  REQUIRE(std::filesystem::exists(aside));
+  CHECK(std::filesystem::file_size(aside) == 16 + spans(3)->payload.size());
+  restart(s);
+  REQUIRE(idle());
+  CHECK(sender->attempt_count() == 0);
+}
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: max_size_mib bounds the disk and refuses with a retryable status",
+                 "[exporter][persistent]") {
+  auto s = settings();
+  s.queue.max_size_mib = 1;
+  create(s);
+  sender->set_hold(true);
+  size_t accepted = 0;
+  Status refused;
+  for (int i = 0; i < 20 && refused.is_ok(); ++i) {
+    refused = exporter->consume(sized(100 * kKiB, 10));
+    if (refused.is_ok()) ++accepted;
+  }
+  CHECK(refused.code() == Status::Code::unavailable);
+  CHECK(refused.retryable());
+  CHECK(accepted == 10);  // 10 records of 100 KiB + 16 bytes fit in 1 MiB; the 11th does not
+  CHECK(enqueue_failed() == 10);
+  sender->release_all();
+  REQUIRE(idle());
+  CHECK(sent() == 100);
+  CHECK(exporter->consume(sized(100 * kKiB, 10)).is_ok());  // sent records freed their space
+}
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: batches beyond the memory cache are read back from the log",
+                 "[exporter][persistent]") {
+  auto s = settings();
+  s.queue.num_consumers = 1;
+  create(s);
+  sender->set_hold(true);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 20; ++i) {  // 20 MiB: more than the 16 MiB kept in memory
+    std::string p(kMiB, static_cast<char>('a' + i));
+    payloads.push_back(p);
+    REQUIRE(exporter->consume(make_batch(Signal::traces, std::move(p), 1)).is_ok());
+  }
+  sender->release_all();
+  REQUIRE(idle(20s));
+  CHECK(sent() == 20);
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 20);
+  for (size_t i = 0; i < 20; ++i) CHECK(attempts[i].batch->payload == payloads[i]);
 }
 
 }  // namespace
