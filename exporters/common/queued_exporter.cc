@@ -17,6 +17,10 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr size_t kMemoryCacheBytes = size_t{16} << 20;  // persistent queue: payloads kept in memory
+// Persistent queue: consecutive records sent as one request up to these sizes (records are client
+// requests, often small; the Collector's default batch is 8192 items; gRPC servers take 4 MiB).
+constexpr size_t kCoalesceItems = 8192;
+constexpr size_t kCoalesceBytes = size_t{3} << 20;
 
 Telemetry::Labels labels_of(const ComponentId& id, Signal signal) {
   return {{"exporter", id.str()}, {"signal", std::string(otlp::signal_name(signal))}};
@@ -52,8 +56,10 @@ struct QueuedExporter::Timer {
 };
 
 struct QueuedExporter::Attempt {
-  BatchPtr batch;                   // null until read back from the log
-  std::optional<RecordRef> record;  // persistent queue
+  BatchPtr batch;  // what is sent; with a persistent queue, put together from `records` at the first try
+  // Persistent queue: the records this attempt carries, in payload order.
+  boost::container::small_vector<RecordRef, 1> records;
+  std::vector<Queued> parts;  // persistent queue, until assembled into `batch`
   size_t items = 0;
   size_t bytes = 0;
   Clock::time_point first_try;
@@ -263,15 +269,26 @@ void QueuedExporter::update_queue_size_locked() {
 QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
   Attempts attempts;
   while (in_flight_ < static_cast<size_t>(settings_.queue.num_consumers) && !queue_.empty()) {
-    Queued& q = queue_.front();
     auto attempt = std::make_shared<Attempt>();
-    if (q.batch && q.record) cached_bytes_ -= q.bytes;
-    attempt->batch = std::move(q.batch);
-    attempt->record = q.record;
-    attempt->items = q.items;
-    attempt->bytes = q.bytes;
     attempt->first_try = Clock::now();
-    queue_.pop_front();
+    if (!log_) {
+      Queued& q = queue_.front();
+      attempt->batch = std::move(q.batch);
+      attempt->items = q.items;
+      attempt->bytes = q.bytes;
+      queue_.pop_front();
+    } else {
+      do {
+        Queued& q = queue_.front();
+        if (q.batch) cached_bytes_ -= q.bytes;
+        attempt->items += q.items;
+        attempt->bytes += q.bytes;
+        attempt->records.push_back(*q.record);
+        attempt->parts.push_back(std::move(q));
+        queue_.pop_front();
+      } while (!queue_.empty() && attempt->items + queue_.front().items <= kCoalesceItems &&
+               attempt->bytes + queue_.front().bytes <= kCoalesceBytes);
+    }
     ++in_flight_;
     attempts.push_back(std::move(attempt));
   }
@@ -289,21 +306,39 @@ void QueuedExporter::launch(Attempts attempts) {
   }
 }
 
-bool QueuedExporter::load_from_storage(Attempt& attempt) {
-  std::string payload;
-  Status s = log_->read(*attempt.record, &payload);
-  if (!s.is_ok()) {
-    spdlog::error("exporter {}: dropped {} {}: {}", id_.str(), attempt.items, otlp::item_name(signal_), s.message());
-    failed_items_.add(attempt.items);
-    log_->finish(*attempt.record);  // nothing readable left to set aside
-    return false;
+bool QueuedExporter::assemble(Attempt& attempt) {
+  if (attempt.parts.size() == 1 && attempt.parts[0].batch) {
+    attempt.batch = std::move(attempt.parts[0].batch);  // one record kept in memory: no copy
+    attempt.parts.clear();
+    return true;
   }
+  // Serialized requests concatenate into one request holding all their items (see batch.h).
+  std::string payload;
+  payload.reserve(attempt.bytes);
+  std::string scratch;
+  attempt.records.clear();
+  for (Queued& part : attempt.parts) {
+    if (part.batch) {
+      payload.append(part.batch->payload);
+    } else if (Status s = log_->read(*part.record, &scratch); s.is_ok()) {
+      payload.append(scratch);
+    } else {
+      spdlog::error("exporter {}: dropped {} {}: {}", id_.str(), part.items, otlp::item_name(signal_), s.message());
+      failed_items_.add(part.items);
+      log_->finish(*part.record);  // nothing readable is left to set aside
+      attempt.items -= part.items;
+      continue;
+    }
+    attempt.records.push_back(*part.record);
+  }
+  attempt.parts.clear();
+  if (attempt.records.empty()) return false;
   attempt.batch = make_batch(signal_, std::move(payload), attempt.items);
   return true;
 }
 
 void QueuedExporter::run_attempt(std::shared_ptr<Attempt> attempt) {
-  if (!attempt->batch && !load_from_storage(*attempt)) {
+  if (!attempt->batch && !assemble(*attempt)) {
     release_slot(*attempt);
     return;
   }
@@ -327,7 +362,7 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
   const size_t items = attempt->items;
   if (status.is_ok()) {
     sent_items_.add(items);
-    if (attempt->record) log_->finish(*attempt->record);
+    for (const RecordRef& record : attempt->records) log_->finish(record);
     release_slot(*attempt);
     return;
   }
@@ -363,20 +398,28 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
   }
   const bool stopped = stopping_;
   lock.unlock();
-  if (attempt->record && stopped && status.retryable()) {
+  if (!attempt->records.empty() && stopped && status.retryable()) {
     kept_items_.add(items);  // still in the log: sent at the next start
   } else {
     failed_items_.add(items);
     spdlog::error("exporter {}: dropped {} {} after {} retries: {}", id_.str(), items, otlp::item_name(signal_),
                   attempt->retries, status.to_string());
-    if (attempt->record) {
-      set_aside_items_.add(items);
-      if (!log_->set_aside(*attempt->record, attempt->batch->payload)) {
-        spdlog::error("exporter {}: could not copy them to {}/set-aside.log", id_.str(), storage_directory_);
-      }
-    }
+    set_aside(*attempt);
   }
   release_slot(*attempt);
+}
+
+void QueuedExporter::set_aside(const Attempt& attempt) {
+  if (attempt.records.empty()) return;
+  set_aside_items_.add(attempt.items);
+  // The records lie end to end in the payload, in order.
+  std::string_view payload = attempt.batch->payload;
+  bool copied = true;
+  for (const RecordRef& record : attempt.records) {
+    copied &= log_->set_aside(record, payload.substr(0, record.length));
+    payload.remove_prefix(record.length);
+  }
+  if (!copied) spdlog::error("exporter {}: could not copy them all to {}/set-aside.log", id_.str(), storage_directory_);
 }
 
 void QueuedExporter::release_slot(const Attempt& attempt) {

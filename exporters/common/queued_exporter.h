@@ -18,7 +18,9 @@
 // start() replays what an earlier run left; a sent batch is finished in the log, one given up on
 // is set aside there. What shutdown cannot send stays in the log for the next start instead of
 // being counted as lost. max_size_mib bounds the log's disk use (memory holds at most 16 MiB of
-// queued payloads; the rest is read back from the log). Extra counters:
+// queued payloads; the rest is read back from the log). Records are the batches as they came in
+// (often one client request each), so consecutive ones are sent together, up to 8192 items or
+// 3 MiB per request. Extra counters:
 //   otlpd_exporter_persisted_items, otlpd_exporter_replayed_items, otlpd_exporter_set_aside_items,
 //   otlpd_exporter_kept_items (left in the log at shutdown), otlpd_exporter_storage_cut_bytes.
 #pragma once
@@ -84,9 +86,11 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   // Queues an admitted batch (mu_ held by `lock`) and starts sends for free consumers.
   void enqueue(std::unique_lock<std::mutex> lock, Queued queued);
   void arm_sync_timer();
-  // Persistent queue: the attempt's batch read back from the log; false when the record is spoiled
-  // (then it is set aside and counted).
-  bool load_from_storage(Attempt& attempt);
+  // Persistent queue: puts the attempt's records together into one batch, reading back those not
+  // kept in memory; a record that no longer reads back is dropped and counted. False when none is left.
+  bool assemble(Attempt& attempt);
+  // Persistent queue: copies an attempt given up on to the log's set-aside file, record by record.
+  void set_aside(const Attempt& attempt);
   // Under mu_: takes queued batches for free consumers. launch() then starts them, without mu_.
   Attempts take_attempts_locked();
   void launch(Attempts attempts);

@@ -739,11 +739,9 @@ TEST_CASE_METHOD(PersistentFixture, "persistent queue: what was acknowledged but
   CHECK(replayed() == 15);
   CHECK(sent() == 15);
   auto attempts = sender->attempts_copy();
-  REQUIRE(attempts.size() == 3);
-  std::multiset<std::string> sent_payloads, given;
-  for (const auto& a : attempts) sent_payloads.insert(a.batch->payload);
-  for (const auto& b : batches) given.insert(b->payload);
-  CHECK(sent_payloads == given);
+  REQUIRE(attempts.size() == 1);  // replayed records waiting together go as one request
+  CHECK(attempts[0].batch->payload == batches[0]->payload + batches[1]->payload + batches[2]->payload);
+  CHECK(attempts[0].batch->items == 15);
 
   // Sent means finished: a third run has nothing to replay.
   restart(settings());
@@ -809,9 +807,56 @@ TEST_CASE_METHOD(PersistentFixture, "persistent queue: batches beyond the memory
   sender->release_all();
   REQUIRE(idle(20s));
   CHECK(sent() == 20);
+  // The first went out alone; the rest in requests of at most 3 MiB, in order.
   auto attempts = sender->attempts_copy();
-  REQUIRE(attempts.size() == 20);
-  for (size_t i = 0; i < 20; ++i) CHECK(attempts[i].batch->payload == payloads[i]);
+  REQUIRE(attempts.size() == 8);
+  std::string sent_bytes, given;
+  for (const auto& a : attempts) {
+    CHECK(a.batch->payload.size() <= 3 * kMiB);
+    sent_bytes += a.batch->payload;
+  }
+  for (const auto& p : payloads) given += p;
+  CHECK(sent_bytes == given);
+}
+
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: records waiting together are sent as one request",
+                 "[exporter][persistent]") {
+  auto s = settings();
+  s.queue.num_consumers = 1;
+  create(s);
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(2, 1)).is_ok());  // goes out alone: the consumer was free
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  std::string expected;
+  for (uint64_t i = 0; i < 4; ++i) {
+    BatchPtr b = spans(3, 10 + 3 * i);
+    expected += b->payload;
+    REQUIRE(exporter->consume(b).is_ok());
+  }
+  sender->release_all();
+  REQUIRE(idle());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[1].batch->items == 12);
+  CHECK(attempts[1].batch->payload == expected);
+  CHECK(test::span_ids_in(attempts[1].batch->payload) == std::vector<uint64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
+  CHECK(sent() == 14);
+
+  // Given up on as one request, set aside record by record.
+  sender->set_script({Status::ok(), Status::invalid_argument("no")});
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(1, 100)).is_ok());
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  REQUIRE(exporter->consume(spans(2, 200)).is_ok());
+  REQUIRE(exporter->consume(spans(3, 300)).is_ok());
+  sender->release_all();  // the first is sent; the two after it go together and are refused
+  REQUIRE(idle());
+  CHECK(sender->attempt_count() == 4);
+  CHECK(set_aside() == 5);
+  CHECK(failed() == 5);
+  const auto aside = dir / "exporter_otlp_test_traces" / "set-aside.log";
+  CHECK(std::filesystem::file_size(aside) == 2 * 16 + spans(2, 200)->payload.size() + spans(3, 300)->payload.size());
 }
 
 }  // namespace
