@@ -127,7 +127,7 @@ processors:
 exporters:
 $exporter_block  file: {path: $work/out.bin, format: proto}
 service:
-  telemetry: {logs: {level: info}}
+  telemetry: {logs: {level: info}, metrics: {address: 127.0.0.1:0}}
   runtime: {worker_threads: 1}
   pipelines:
     traces: {receivers: [otlp], processors: [batch], exporters: $exporters}

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "config/service_config.h"
 #include "daemon/builtins.h"
 #include "daemon/io_pool.h"
+#include "daemon/metrics_server.h"
 #include "pipeline/buffer_pool.h"
 #include "pipeline/graph.h"
 #include "pipeline/telemetry.h"
@@ -85,7 +87,8 @@ void log_totals(const otlpd::Telemetry& telemetry) {
   }
 }
 
-int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, const sigset_t& stop_signals) {
+int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, const sigset_t& stop_signals,
+        otlpd::Clock::time_point process_start) {
   size_t threads = config.worker_threads > 0 ? static_cast<size_t>(config.worker_threads)
                                              : std::max(1u, std::thread::hardware_concurrency());
   otlpd::Telemetry telemetry;
@@ -104,12 +107,30 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
     pool.stop();
     return 1;
   }
+  // After the pipelines, so a scrape never sees a half-built graph; a port that is taken is a
+  // start error, as with the Collector.
+  std::unique_ptr<otlpd::MetricsServer> metrics;
+  if (!config.metrics_address.empty()) {
+    metrics = std::make_unique<otlpd::MetricsServer>(pool.io(), config.metrics_address, telemetry, process_start);
+    status = metrics->start();
+    if (!status.is_ok()) {
+      spdlog::critical("cannot serve self-metrics on {} (service.telemetry.metrics.address): {}",
+                       config.metrics_address, status.message());
+      graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
+      pool.stop();
+      return 1;
+    }
+    spdlog::info("self-metrics on {}", metrics->url());
+  }
   spdlog::info("otlpd {} running {} pipeline(s) on {} I/O thread(s)", OTLPD_VERSION, config.pipelines.size(), threads);
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, draining (up to {} ms)", strsignal(signal_number), config.shutdown_timeout.count());
   graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
+  // Served through the drain so its counts can be watched; stopped while the I/O threads still
+  // run, since stop() waits for them.
+  if (metrics) metrics->stop();
   pool.stop();
   log_totals(telemetry);
   spdlog::info("stopped");
@@ -119,6 +140,7 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto process_start = otlpd::Clock::now();  // otlpd_process_uptime counts from here
   Args args = parse_args(argc, argv);
   if (args.help) {
     usage(stdout);
@@ -160,5 +182,5 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  return run(config, registry, stop_signals);
+  return run(config, registry, stop_signals, process_start);
 }

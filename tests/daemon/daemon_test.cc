@@ -12,8 +12,11 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -89,6 +92,10 @@ class Daemon {
   // Sends SIGTERM and waits up to `timeout` for the exit code.
   int terminate(std::chrono::seconds timeout) {
     kill(pid_, SIGTERM);
+    return wait_exit(timeout);
+  }
+  // Waits up to `timeout` for the process to exit on its own; its exit code, or -2 if it runs on.
+  int wait_exit(std::chrono::seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
@@ -122,6 +129,43 @@ bool export_spans(uint16_t port, const std::string& prefix, int n) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   col::trace::v1::ExportTraceServiceResponse resp;
   return stub->Export(&ctx, req, &resp).ok();
+}
+
+// GET http://127.0.0.1:<port><path> with Connection: close; the whole response (status line,
+// headers, body), or "" when there is no complete answer within 10 s.
+std::string http_get(uint16_t port, const std::string& path) {
+  namespace net = boost::asio;
+  net::io_context io;
+  net::ip::tcp::socket socket(io);
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string response;
+  boost::system::error_code result = net::error::timed_out;
+  socket.async_connect({net::ip::make_address("127.0.0.1"), port}, [&](boost::system::error_code ec) {
+    if (ec) {
+      result = ec;
+      return;
+    }
+    net::async_write(socket, net::buffer(request), [&](boost::system::error_code ec, size_t) {
+      if (ec) {
+        result = ec;
+        return;
+      }
+      net::async_read(socket, net::dynamic_buffer(response), [&](boost::system::error_code ec, size_t) { result = ec; });
+    });
+  });
+  io.run_for(std::chrono::seconds(10));
+  return result == net::error::eof ? response : std::string();
+}
+
+// Polls the log file until it holds `needle`; the log's text then, or "" at the deadline.
+std::string wait_for_log(const fs::path& log, const std::string& needle, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string text = read_file(log);
+    if (text.find(needle) != std::string::npos) return text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+  }
+  return {};
 }
 
 }  // namespace
@@ -172,6 +216,7 @@ TEST_CASE("SIGTERM drains the batch stage and the exporters before exit", "[daem
                                      (dir / "out.jsonl").string() +
                                      "}}\n"
                                      "service:\n"
+                                     "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
                                      "  runtime: {worker_threads: 2}\n"
                                      "  pipelines:\n"
                                      "    traces: {receivers: [otlp], processors: [batch], exporters: [file]}\n");
@@ -204,6 +249,7 @@ TEST_CASE("SIGTERM with the backend down exits within the grace period and count
                                      "    timeout: 500ms\n"
                                      "    retry_on_failure: {initial_interval: 30s, max_interval: 60s}\n"
                                      "service:\n"
+                                     "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
                                      "  shutdown_timeout: 3s\n"
                                      "  pipelines:\n"
                                      "    traces: {receivers: [otlp], exporters: [otlp]}\n");
@@ -225,5 +271,79 @@ TEST_CASE("SIGTERM with the backend down exits within the grace period and count
   CHECK(log.find("total otlpd_receiver_accepted_items{receiver=otlp,signal=traces,transport=grpc} = 3") !=
         std::string::npos);
   CHECK(log.find("total otlpd_exporter_send_failed_items{exporter=otlp,signal=traces} = 3") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("otlpd serves its own metrics as Prometheus text on service.telemetry.metrics.address", "[daemon]") {
+  fs::path dir = temp_dir();
+  const uint16_t port = free_port();
+  write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) +
+                                     "}}}}\n"
+                                     "exporters: {file: {path: " +
+                                     (dir / "out.jsonl").string() +
+                                     "}}\n"
+                                     "service:\n"
+                                     "  telemetry: {metrics: {level: normal, address: 127.0.0.1:0}}\n"
+                                     "  pipelines:\n"
+                                     "    traces: {receivers: [otlp], exporters: [file]}\n");
+  Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
+  const std::string prefix = "self-metrics on http://127.0.0.1:";
+  std::string log = wait_for_log(dir / "otlpd.log", " running ", std::chrono::seconds(10));
+  INFO(read_file(dir / "otlpd.log"));
+  const size_t at = log.find(prefix);
+  REQUIRE(at != std::string::npos);
+  const size_t end = log.find("/metrics", at);
+  REQUIRE(end != std::string::npos);
+  const int metrics_port = std::stoi(log.substr(at + prefix.size(), end - at - prefix.size()));
+  REQUIRE(metrics_port > 0);
+  CHECK(metrics_port != 8888);
+
+  REQUIRE(export_spans(port, "scraped", 5));
+  // The counters move as the pipeline runs: scrape until the export shows (or the deadline).
+  const std::string accepted = "\notlpd_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 5\n";
+  const std::string sent = "\notlpd_exporter_sent_spans{exporter=\"file\"} 5\n";
+  std::string page;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    page = http_get(static_cast<uint16_t>(metrics_port), "/metrics");
+    if (page.find(accepted) != std::string::npos && page.find(sent) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+  }
+  INFO(page);
+  CHECK(page.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(page.find("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != std::string::npos);
+  CHECK(page.find("\n# TYPE otlpd_receiver_accepted_spans counter\n") != std::string::npos);
+  CHECK(page.find(accepted) != std::string::npos);
+  CHECK(page.find(sent) != std::string::npos);
+  CHECK(page.find("\notlpd_build_info{version=\"" OTLPD_VERSION "\"} 1\n") != std::string::npos);
+  CHECK(page.find("\n# TYPE otlpd_process_memory_rss gauge\n") != std::string::npos);
+  CHECK(http_get(static_cast<uint16_t>(metrics_port), "/").rfind("HTTP/1.1 404 ", 0) == 0);
+
+  CHECK(daemon.terminate(std::chrono::seconds(15)) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("otlpd exits 1 naming the address when the self-metrics port is taken", "[daemon]") {
+  fs::path dir = temp_dir();
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor taken(io, {boost::asio::ip::make_address("127.0.0.1"), 0});  // listening
+  const std::string address = "127.0.0.1:" + std::to_string(taken.local_endpoint().port());
+  write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" +
+                                     std::to_string(free_port()) +
+                                     "}}}}\n"
+                                     "exporters: {debug: {}}\n"
+                                     "service:\n"
+                                     "  telemetry: {metrics: {address: " +
+                                     address +
+                                     "}}\n"
+                                     "  pipelines:\n"
+                                     "    traces: {receivers: [otlp], exporters: [debug]}\n");
+  Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
+  CHECK(daemon.wait_exit(std::chrono::seconds(15)) == 1);
+  std::string log = read_file(dir / "otlpd.log");
+  INFO(log);
+  CHECK(log.find("cannot serve self-metrics on " + address + " (service.telemetry.metrics.address): bind " + address +
+                 ": Address already in use") != std::string::npos);
+  CHECK(log.find(" running ") == std::string::npos);
   fs::remove_all(dir);
 }

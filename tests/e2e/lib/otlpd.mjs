@@ -90,6 +90,8 @@ export function makeConfig({ grpcPort, httpPort, exporter, logLevel = 'info' }) 
     '  telemetry:',
     '    logs:',
     `      level: ${logLevel}`,
+    '    metrics:', // an ephemeral port: the default 127.0.0.1:8888 would collide between A and B
+    `      address: ${q('127.0.0.1:0')}`,
     '  pipelines:',
     pipelines,
     '',
