@@ -142,6 +142,12 @@ std::string parse_sink_args(const std::vector<std::string>& args, SinkOptions* o
          if (d) o->stall = *d;
          return d.has_value();
        }}},
+      {"--delay", {true, [&](const std::string& v) {
+         auto d = parse_duration(v);
+         if (d) o->delay = *d;
+         return d.has_value();
+       }}},
+      {"--distinct", {false, [&](const std::string&) { return o->distinct = true; }}},
       {"--ports-file", {true, [&](const std::string& v) { o->ports_file = v; return !v.empty(); }}},
       {"--threads", {true, [&](const std::string& v) {
          uint64_t n;
@@ -177,9 +183,11 @@ std::string usage() {
     --fail-rate F                   fail mode: fraction of requests failed (1.0)
     --report-interval D             a line per interval; 0 for none (1s)
     --stall D                       stall mode: how long to hold each request (30s)
+    --delay D                       ok, fail, refuse: hold each request D, then answer (0: at once)
+    --distinct                      also count distinct and duplicate accepted items (by their ids)
     --ports-file F                  also write "grpc=PORT http=PORT" to F
     --threads N                     gRPC and HTTP server threads, each (4)
-    --counts-only                   only count items (the default and only behaviour)
+    --counts-only                   only count items (the default)
 )";
 }
 

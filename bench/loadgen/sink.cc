@@ -10,15 +10,21 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/wire.h"
 #include "receivers/otlp/grpc_server.h"
 #include "receivers/otlp/http_server.h"
@@ -40,6 +46,59 @@ const char* mode_name(SinkMode m) {
   return "?";
 }
 
+namespace col = opentelemetry::proto::collector;
+
+// The identities of a request's items (see sink.h), each prefixed with its signal; false when the
+// request does not parse (count_items has already accepted its framing, so not expected; its items
+// are then left out of the distinct counts).
+bool item_keys(otlp::Signal signal, const std::string& request, std::vector<std::string>* keys) {
+  auto add = [&](char tag, std::initializer_list<std::string_view> parts) {
+    std::string key(1, tag);
+    for (std::string_view p : parts) key.append(p);
+    keys->push_back(std::move(key));
+  };
+  auto time_bytes = [](uint64_t t) { return std::string(reinterpret_cast<const char*>(&t), sizeof t); };
+  switch (signal) {
+    case otlp::Signal::traces: {
+      col::trace::v1::ExportTraceServiceRequest req;
+      if (!req.ParseFromString(request)) return false;
+      for (const auto& rs : req.resource_spans()) {
+        for (const auto& ss : rs.scope_spans()) {
+          for (const auto& span : ss.spans()) add('t', {span.trace_id(), span.span_id()});
+        }
+      }
+      return true;
+    }
+    case otlp::Signal::logs: {
+      col::logs::v1::ExportLogsServiceRequest req;
+      if (!req.ParseFromString(request)) return false;
+      for (const auto& rl : req.resource_logs()) {
+        for (const auto& sl : rl.scope_logs()) {
+          for (const auto& rec : sl.log_records()) add('l', {rec.trace_id(), rec.span_id()});
+        }
+      }
+      return true;
+    }
+    case otlp::Signal::metrics: {
+      col::metrics::v1::ExportMetricsServiceRequest req;
+      if (!req.ParseFromString(request)) return false;
+      for (const auto& rm : req.resource_metrics()) {
+        for (const auto& sm : rm.scope_metrics()) {
+          for (const auto& m : sm.metrics()) {
+            for (const auto& p : m.gauge().data_points()) add('m', {time_bytes(p.time_unix_nano())});
+            for (const auto& p : m.sum().data_points()) add('m', {time_bytes(p.time_unix_nano())});
+            for (const auto& p : m.histogram().data_points()) add('m', {time_bytes(p.time_unix_nano())});
+            for (const auto& p : m.exponential_histogram().data_points()) add('m', {time_bytes(p.time_unix_nano())});
+            for (const auto& p : m.summary().data_points()) add('m', {time_bytes(p.time_unix_nano())});
+          }
+        }
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
 struct SignalCounters {
   std::atomic<uint64_t> requests{0}, items{0}, accepted{0}, failed{0}, refused{0}, stalled{0}, malformed{0};
 };
@@ -58,6 +117,7 @@ class Counting {
       return Status::invalid_argument("malformed request: " + w.error);
     }
     c.items.fetch_add(w.items, std::memory_order_relaxed);
+    if (o_.delay.count() > 0 && o_.mode != SinkMode::stall) hold(o_.delay);
     switch (o_.mode) {
       case SinkMode::ok:
         break;
@@ -76,13 +136,33 @@ class Counting {
         return Status::unavailable("otlpd-loadgen sink: refusing (mode refuse)");
       case SinkMode::stall: {
         c.stalled.fetch_add(w.items, std::memory_order_relaxed);
-        std::unique_lock lock(mu_);
-        cv_.wait_for(lock, o_.stall, [&] { return stopping_; });
+        hold(o_.stall);
         return Status::unavailable("otlpd-loadgen sink: stalled (mode stall)");
       }
     }
+    // Recorded before the answer leaves, so the RESULT printed after shutdown includes it.
+    if (o_.distinct) note_distinct(signal, request);
     c.accepted.fetch_add(w.items, std::memory_order_relaxed);
     return Status::ok();
+  }
+
+  // Holds the calling handler thread for `d`, or until shutdown releases every held request.
+  void hold(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [&] { return stopping_; });
+  }
+
+  void note_distinct(otlp::Signal signal, const std::string& request) {
+    std::vector<std::string> keys;
+    if (!item_keys(signal, request, &keys)) return;
+    std::lock_guard lock(distinct_mu_);
+    for (auto& key : keys) {
+      if (seen_.insert(std::move(key)).second) {
+        ++distinct_;
+      } else {
+        ++duplicates_;
+      }
+    }
   }
 
   void release_stalls() {
@@ -96,6 +176,11 @@ class Counting {
   uint64_t total_items() const {
     uint64_t n = 0;
     for (const auto& c : per_) n += c.items.load(std::memory_order_relaxed);
+    return n;
+  }
+  uint64_t total_accepted() const {
+    uint64_t n = 0;
+    for (const auto& c : per_) n += c.accepted.load(std::memory_order_relaxed);
     return n;
   }
   uint64_t total_requests() const {
@@ -125,6 +210,11 @@ class Counting {
     j["items_refused"] = sums[4];
     j["items_stalled"] = sums[5];
     j["requests_malformed"] = sums[6];
+    if (o_.distinct) {
+      std::lock_guard lock(distinct_mu_);
+      j["items_distinct"] = distinct_;
+      j["items_duplicates"] = duplicates_;
+    }
     j["signals"] = signals;
     const double secs = static_cast<double>(elapsed.count()) / 1e9;
     j["duration_s"] = secs;
@@ -139,6 +229,9 @@ class Counting {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
+  mutable std::mutex distinct_mu_;  // guards the three below
+  std::unordered_set<std::string> seen_;
+  uint64_t distinct_ = 0, duplicates_ = 0;
 };
 
 bool enabled(const std::string& endpoint) { return !endpoint.empty() && endpoint != "none"; }
@@ -217,10 +310,11 @@ int run_sink(const SinkOptions& o, std::ostream& out, std::ostream& err) {
     const uint64_t items = counting->total_items();
     const double secs = std::chrono::duration<double>(now - last).count();
     char line[256];
-    std::snprintf(line, sizeof line, "INTERVAL t=%.1fs requests=%llu items=%llu items/s=%.0f",
+    std::snprintf(line, sizeof line, "INTERVAL t=%.1fs requests=%llu items=%llu items/s=%.0f accepted=%llu",
                   std::chrono::duration<double>(now - start).count(),
                   static_cast<unsigned long long>(counting->total_requests()), static_cast<unsigned long long>(items),
-                  secs > 0 ? static_cast<double>(items - last_items) / secs : 0.0);
+                  secs > 0 ? static_cast<double>(items - last_items) / secs : 0.0,
+                  static_cast<unsigned long long>(counting->total_accepted()));
     out << line << std::endl;
     last = now;
     last_items = items;

@@ -227,6 +227,14 @@ TEST_CASE("command line parsing", "[loadgen][cli]") {
   CHECK(k.fail_rate == 0.3);
   CHECK(k.report_interval == std::chrono::milliseconds(2000));
   CHECK(parse_sink_args({"--mode", "maybe"}, &k) == "invalid value for --mode: \"maybe\"");
+  SinkOptions d;
+  CHECK(!d.distinct);
+  CHECK(d.delay == std::chrono::milliseconds(0));
+  CHECK(parse_sink_args({"--distinct", "--delay", "250ms"}, &d) == "");
+  CHECK(d.distinct);
+  CHECK(d.delay == std::chrono::milliseconds(250));
+  CHECK(parse_sink_args({"--distinct=yes"}, &d) == "--distinct takes no value");
+  CHECK(parse_sink_args({"--delay", "soon"}, &d) == "invalid value for --delay: \"soon\"");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,4 +449,64 @@ TEST_CASE("usage errors exit 2", "[loadgen][integration]") {
     Child c(args, /*quiet=*/true);
     CHECK(c.wait_exit(std::chrono::seconds(10)) == 2);
   }
+}
+
+TEST_CASE("delay holds each request before answering it", "[loadgen][integration]") {
+  for (const std::string protocol : {"grpc", "http-proto"}) {
+    INFO(protocol);
+    Sink sink({"--delay", "300ms"});
+    // 8 requests, at most 8 in flight and 4 handler threads: each is answered 300 ms after it arrived.
+    nlohmann::json sent = send(sink, protocol, "traces", false, {"--requests", "8", "--timeout", "5s"});
+    nlohmann::json got = sink.stop();
+    CHECK(sent["items_acknowledged"] == 160);
+    CHECK(sent["latency_us"]["count"] == 8);
+    CHECK(sent["latency_us"]["p50"].get<uint64_t>() >= 300000);
+    CHECK(got["items_accepted"] == 160);
+  }
+}
+
+TEST_CASE("interval lines count a delayed request as received at once and as accepted once answered",
+          "[loadgen][integration]") {
+  Sink sink({"--delay", "1s", "--report-interval", "100ms"});
+  nlohmann::json sent = send(sink, "grpc", "traces", false, {"--requests", "1", "--timeout", "5s"});
+  CHECK(sent["items_acknowledged"] == 20);
+  bool held = false, accepted = false;
+  while (!accepted) {
+    auto line = sink.child->wait_for("INTERVAL ", std::chrono::seconds(5));
+    REQUIRE(line);
+    const bool received = line->find(" requests=1 items=20 ") != std::string::npos;
+    held = held || (received && line->size() > 11 && line->substr(line->size() - 11) == " accepted=0");
+    accepted = received && line->size() > 12 && line->substr(line->size() - 12) == " accepted=20";
+  }
+  CHECK(held);
+  sink.stop();
+}
+
+TEST_CASE("distinct counts tell items accepted again from new ones", "[loadgen][integration]") {
+  Sink sink({"--distinct"});
+  // The same seed makes the same span and log record ids; another seed makes new ones. Metric
+  // points are told apart by timestamp, new in every run.
+  send(sink, "grpc", "traces", false, {"--requests", "50", "--seed", "7"});
+  send(sink, "grpc", "traces", false, {"--requests", "50", "--seed", "7"});        // 1000 again
+  send(sink, "http-json", "traces", false, {"--requests", "50", "--seed", "8"});   // JSON, new ids
+  send(sink, "http-proto", "logs", false, {"--requests", "50", "--seed", "7"});
+  send(sink, "grpc", "logs", true, {"--requests", "50", "--seed", "7"});           // 1000 again
+  send(sink, "http-proto", "metrics", false, {"--requests", "50"});
+  nlohmann::json got = sink.stop();
+  CHECK(got["items_accepted"] == 6000);
+  CHECK(got["items_distinct"] == 4000);
+  CHECK(got["items_duplicates"] == 2000);
+}
+
+TEST_CASE("distinct counts cover accepted items only", "[loadgen][integration]") {
+  Sink sink({"--distinct", "--mode", "fail", "--fail-rate", "0.5"});
+  nlohmann::json sent = send(sink, "grpc", "traces", false);
+  nlohmann::json got = sink.stop();
+  CHECK(sent["items_acknowledged"] == 500);
+  CHECK(got["items_failed"] == 500);
+  CHECK(got["items_distinct"] == 500);
+  CHECK(got["items_duplicates"] == 0);
+  Sink plain;
+  send(plain, "grpc", "traces", false);
+  CHECK(!plain.stop().contains("items_distinct"));  // only counted when asked for
 }
