@@ -112,6 +112,10 @@ std::string parse_send_args(const std::vector<std::string>& args, SendOptions* o
          return d.has_value() && d->count() > 0;
        }}},
       {"--threads", {true, [&](const std::string& v) { return positive(v, &o->threads); }}},
+      {"--acked-file", {true, [&](const std::string& v) {
+         o->acked_file = v;
+         return !v.empty();
+       }}},
   };
   std::string error = parse(args, table);
   if (!error.empty()) return error;
@@ -148,6 +152,11 @@ std::string parse_sink_args(const std::vector<std::string>& args, SinkOptions* o
          return d.has_value();
        }}},
       {"--distinct", {false, [&](const std::string&) { return o->distinct = true; }}},
+      {"--ids-file", {true, [&](const std::string& v) {
+         o->ids_file = v;
+         o->distinct = true;
+         return !v.empty();
+       }}},
       {"--ports-file", {true, [&](const std::string& v) { o->ports_file = v; return !v.empty(); }}},
       {"--threads", {true, [&](const std::string& v) {
          uint64_t n;
@@ -176,6 +185,8 @@ std::string usage() {
     --seed S                        payload content seed (1)
     --timeout D                     per-request timeout (10s)
     --threads N                     HTTP client I/O threads (2)
+    --acked-file F                  at exit, write the id of every item the server acknowledged to F
+                                    in hex, one per line (the sink's --ids-file format)
   otlpd-loadgen sink [options]      count received OTLP until SIGTERM/SIGINT, then print RESULT
     --grpc HOST:PORT | none         (127.0.0.1:4317; port 0 picks one)
     --http HOST:PORT | none         (127.0.0.1:4318; port 0 picks one)
@@ -185,6 +196,8 @@ std::string usage() {
     --stall D                       stall mode: how long to hold each request (30s)
     --delay D                       ok, fail, refuse: hold each request D, then answer (0: at once)
     --distinct                      also count distinct and duplicate accepted items (by their ids)
+    --ids-file F                    with --distinct (implied): write every distinct item id in hex to F
+                                    at exit, one per line
     --ports-file F                  also write "grpc=PORT http=PORT" to F
     --threads N                     gRPC and HTTP server threads, each (4)
     --counts-only                   only count items (the default)

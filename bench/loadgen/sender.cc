@@ -1,14 +1,17 @@
 // run_send: payload pool, slot accounting, pacing and the drain. Threads: see sender.h.
 #include "bench/loadgen/sender.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "bench/loadgen/grpc_client.h"
 #include "bench/loadgen/http_client.h"
+#include "bench/loadgen/item_keys.h"
 #include "bench/loadgen/stats.h"
 
 namespace otlpd::loadgen {
@@ -16,6 +19,39 @@ namespace otlpd::loadgen {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// Numbers of the requests answered OK with nothing rejected (for --acked-file). Completions add
+// from transport threads; read once at the end.
+class AckedRequests {
+ public:
+  void add(uint64_t request) {
+    std::lock_guard lock(mu_);
+    requests_.push_back(request);
+  }
+  std::vector<uint64_t> take() {
+    std::lock_guard lock(mu_);
+    return std::move(requests_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<uint64_t> requests_;
+};
+
+// Rebuilds each acknowledged request (make() is deterministic) and writes its items' ids.
+bool write_acked_ids(const PayloadGenerator& gen, std::vector<uint64_t> requests, const std::string& path) {
+  std::sort(requests.begin(), requests.end());
+  std::ofstream file(path, std::ios::trunc);
+  std::string payload;
+  std::vector<std::string> keys;
+  for (uint64_t r : requests) {
+    gen.make(r, &payload);
+    keys.clear();
+    if (!item_keys(gen.options().signal, payload, &keys)) return false;
+    for (const auto& key : keys) file << hex(key) << '\n';
+  }
+  return static_cast<bool>(file.flush());
+}
 
 // Free in-flight slots, each naming its connection. Guarded by a mutex; completions return slots.
 class Slots {
@@ -76,6 +112,10 @@ int run_send(const SendOptions& o, std::ostream& out, std::ostream& err) {
   po.format = o.protocol == Protocol::http_json ? Format::json : Format::protobuf;
   po.items_per_request = o.items_per_request;
   po.seed = o.seed;
+  if (!o.acked_file.empty() && po.format != Format::protobuf) {
+    err << "otlpd-loadgen: --acked-file needs a protobuf protocol (grpc or http-proto)\n";
+    return 1;
+  }
   std::unique_ptr<PayloadGenerator> gen;
   try {
     gen = std::make_unique<PayloadGenerator>(po);
@@ -106,6 +146,7 @@ int run_send(const SendOptions& o, std::ostream& out, std::ostream& err) {
 
   // Shared with the completion callbacks, which may outlive this function if a call never ends.
   auto stats_ptr = std::make_shared<SendStats>();
+  auto acked_ptr = std::make_shared<AckedRequests>();
   auto slots_ptr = std::make_shared<Slots>(o.connections, o.concurrency);
   SendStats& stats = *stats_ptr;
   Slots& slots = *slots_ptr;
@@ -138,9 +179,10 @@ int run_send(const SendOptions& o, std::ostream& out, std::ostream& err) {
     stats.sent(items);
     const auto t0 = SteadyClock::now();
     transport->send(static_cast<size_t>(conn), std::move(payload),
-                    [stats_ptr, slots_ptr, t0, items, conn](Outcome outcome) {
+                    [stats_ptr, slots_ptr, acked_ptr, t0, items, conn, j](Outcome outcome) {
                       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0);
                       stats_ptr->record(outcome, items, static_cast<uint64_t>(us.count()));
+                      if (outcome.kind == Outcome::Kind::ok && outcome.rejected_items == 0) acked_ptr->add(j);
                       slots_ptr->give(static_cast<size_t>(conn));
                     });
     payload = std::string();
@@ -149,6 +191,10 @@ int run_send(const SendOptions& o, std::ostream& out, std::ostream& err) {
   const auto last = slots.last_answer();
   transport->shutdown();
   if (!drained) err << "otlpd-loadgen: some requests were still unanswered at exit\n";
+
+  if (!o.acked_file.empty() && !write_acked_ids(*gen, acked_ptr->take(), o.acked_file)) {
+    err << "otlpd-loadgen: cannot write " << o.acked_file << "\n";
+  }
 
   RunInfo info;
   info.signal = std::string(otlp::signal_name(o.signal));

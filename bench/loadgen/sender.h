@@ -33,6 +33,7 @@ struct SendOptions {
   uint64_t seed = 1;
   std::chrono::milliseconds timeout{10000};     // per request
   size_t threads = 2;                           // HTTP client I/O threads
+  std::string acked_file;                       // at exit: ids of acknowledged items (item_keys.h)
 };
 
 std::string protocol_name(Protocol p);

@@ -25,6 +25,7 @@
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "bench/loadgen/item_keys.h"
 #include "otlp/wire.h"
 #include "receivers/otlp/grpc_server.h"
 #include "receivers/otlp/http_server.h"
@@ -48,56 +49,6 @@ const char* mode_name(SinkMode m) {
 
 namespace col = opentelemetry::proto::collector;
 
-// The identities of a request's items (see sink.h), each prefixed with its signal; false when the
-// request does not parse (count_items has already accepted its framing, so not expected; its items
-// are then left out of the distinct counts).
-bool item_keys(otlp::Signal signal, const std::string& request, std::vector<std::string>* keys) {
-  auto add = [&](char tag, std::initializer_list<std::string_view> parts) {
-    std::string key(1, tag);
-    for (std::string_view p : parts) key.append(p);
-    keys->push_back(std::move(key));
-  };
-  auto time_bytes = [](uint64_t t) { return std::string(reinterpret_cast<const char*>(&t), sizeof t); };
-  switch (signal) {
-    case otlp::Signal::traces: {
-      col::trace::v1::ExportTraceServiceRequest req;
-      if (!req.ParseFromString(request)) return false;
-      for (const auto& rs : req.resource_spans()) {
-        for (const auto& ss : rs.scope_spans()) {
-          for (const auto& span : ss.spans()) add('t', {span.trace_id(), span.span_id()});
-        }
-      }
-      return true;
-    }
-    case otlp::Signal::logs: {
-      col::logs::v1::ExportLogsServiceRequest req;
-      if (!req.ParseFromString(request)) return false;
-      for (const auto& rl : req.resource_logs()) {
-        for (const auto& sl : rl.scope_logs()) {
-          for (const auto& rec : sl.log_records()) add('l', {rec.trace_id(), rec.span_id()});
-        }
-      }
-      return true;
-    }
-    case otlp::Signal::metrics: {
-      col::metrics::v1::ExportMetricsServiceRequest req;
-      if (!req.ParseFromString(request)) return false;
-      for (const auto& rm : req.resource_metrics()) {
-        for (const auto& sm : rm.scope_metrics()) {
-          for (const auto& m : sm.metrics()) {
-            for (const auto& p : m.gauge().data_points()) add('m', {time_bytes(p.time_unix_nano())});
-            for (const auto& p : m.sum().data_points()) add('m', {time_bytes(p.time_unix_nano())});
-            for (const auto& p : m.histogram().data_points()) add('m', {time_bytes(p.time_unix_nano())});
-            for (const auto& p : m.exponential_histogram().data_points()) add('m', {time_bytes(p.time_unix_nano())});
-            for (const auto& p : m.summary().data_points()) add('m', {time_bytes(p.time_unix_nano())});
-          }
-        }
-      }
-      return true;
-    }
-  }
-  return false;
-}
 
 struct SignalCounters {
   std::atomic<uint64_t> requests{0}, items{0}, accepted{0}, failed{0}, refused{0}, stalled{0}, malformed{0};
@@ -163,6 +114,15 @@ class Counting {
         ++duplicates_;
       }
     }
+  }
+
+  // Writes every distinct identity seen, in hex, one per line (before RESULT, so a reader that
+  // saw RESULT finds the file complete).
+  bool write_ids(const std::string& path) const {
+    std::ofstream file(path, std::ios::trunc);
+    std::lock_guard lock(distinct_mu_);
+    for (const auto& key : seen_) file << hex(key) << '\n';
+    return static_cast<bool>(file.flush());
   }
 
   void release_stalls() {
@@ -330,6 +290,9 @@ int run_sink(const SinkOptions& o, std::ostream& out, std::ostream& err) {
   for (auto& t : threads) t.join();
   http.reset();
   grpc.reset();
+  if (!o.ids_file.empty() && !counting->write_ids(o.ids_file)) {
+    err << "otlpd-loadgen sink: cannot write " << o.ids_file << "\n";
+  }
   out << "RESULT " << counting->result(stopped - start).dump() << std::endl;
   return 0;
 }

@@ -41,6 +41,8 @@ struct SinkOptions {
   std::chrono::milliseconds delay{0};             // ok, fail, refuse: hold each request this long first
   bool distinct = false;                          // remember accepted items' identities (RESULT:
                                                   // items_distinct, items_duplicates)
+  std::string ids_file;                           // with distinct: at exit, every identity in hex,
+                                                  // one per line (see item_keys.h)
   std::string ports_file;                         // also write "grpc=PORT http=PORT\n" here
   size_t threads = 4;                             // handler threads, each for gRPC and HTTP
 };

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -381,6 +382,12 @@ class Otlpd {
   }
   double shutdown_seconds() const { return shutdown_seconds_; }
 
+  // SIGKILL, as a crash or the OOM killer would: no drain, no exit totals. Waits for the exit.
+  void kill() {
+    process_->signal(SIGKILL);
+    REQUIRE(process_->wait_exit(Millis(10000)));
+  }
+
   // The sum of the totals otlpd logged at exit (`total NAME{K=V,...} = N`) named `name` whose
   // labels include `labels` (other labels, such as pipeline, may be present), e.g.
   // total("otlpd_exporter_send_failed_items", {{"exporter", "otlp"}}); 0 when none was logged
@@ -423,6 +430,26 @@ class Otlpd {
 inline std::string brief(json result) {
   result.erase("signals");
   return result.dump();
+}
+
+// The lines of a file of item ids in hex (otlpd-loadgen send --acked-file, sink --ids-file).
+inline std::vector<std::string> read_ids(const fs::path& path) {
+  std::vector<std::string> ids;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) ids.push_back(line);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// The ids of `wanted` that are not in `have` (both sorted).
+inline std::vector<std::string> missing_ids(const std::vector<std::string>& wanted,
+                                            const std::vector<std::string>& have) {
+  std::vector<std::string> missing;
+  std::set_difference(wanted.begin(), wanted.end(), have.begin(), have.end(), std::back_inserter(missing));
+  return missing;
 }
 
 // A JSON count as an integer (RESULT fields; absent: 0).
