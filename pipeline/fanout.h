@@ -4,7 +4,10 @@
 //
 // A consumer that refuses does not hold back the others: its refusal is logged and counted by the
 // consumer itself. The batch counts as accepted when at least one consumer took it; when all refuse,
-// the first refusal is returned so the client retries and nothing is lost.
+// the first refusal is returned so the client retries and nothing is lost. Except: when a consumer
+// that persists (a persistent queue) refuses, its refusal is returned even if others took the
+// batch, since an acknowledgement must mean the data is on disk; the client's retry may then reach
+// the others twice.
 #pragma once
 
 #include <string>

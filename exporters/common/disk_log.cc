@@ -144,9 +144,13 @@ std::unique_ptr<DiskLog> DiskLog::open(const DiskLogOptions& options, DiskLogRec
   auto log = std::unique_ptr<DiskLog>(new DiskLog(options));
   if (!log->take_lock(error)) return nullptr;
   *recovery = DiskLogRecovery{};
-  log->recover(recovery);
+  Status s = log->recover(recovery);
+  if (!s.is_ok()) {
+    *error = s.message();
+    return nullptr;
+  }
   std::lock_guard lock(log->mu_);
-  Status s = log->roll_locked();
+  s = log->roll_locked();
   if (!s.is_ok()) {
     *error = s.message();
     return nullptr;
@@ -174,10 +178,12 @@ std::string DiskLog::segment_path(uint64_t sequence, const char* suffix) const {
   return options_.directory + "/" + name;
 }
 
-void DiskLog::recover(DiskLogRecovery* recovery) {
+Status DiskLog::recover(DiskLogRecovery* recovery) {
   std::vector<uint64_t> sequences;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.directory, ec)) {
+  std::filesystem::directory_iterator listing(options_.directory, ec);
+  if (ec) return Status::internal("cannot list " + options_.directory + ": " + ec.message());
+  for (const auto& entry : listing) {
     const std::string name = entry.path().filename().string();
     if (name.size() != 20 || name.compare(16, 4, ".log") != 0) continue;
     if (!std::all_of(name.begin(), name.begin() + 16, [](char c) { return c >= '0' && c <= '9'; })) continue;
@@ -187,6 +193,7 @@ void DiskLog::recover(DiskLogRecovery* recovery) {
   recovery->segments = sequences.size();
   for (uint64_t sequence : sequences) recover_segment(sequence, recovery);
   active_ = sequences.empty() ? 0 : sequences.back();
+  return Status::ok();
 }
 
 void DiskLog::recover_segment(uint64_t sequence, DiskLogRecovery* recovery) {
@@ -268,13 +275,19 @@ Status DiskLog::roll_locked() {
   const uint64_t sequence = active_ + 1;
   const std::string path = segment_path(sequence, ".log");
   auto segment = std::make_unique<Segment>();
-  segment->log_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  // O_EXCL: never reuse the name of a segment that exists (it may hold records).
+  segment->log_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
   if (segment->log_fd < 0) return Status::internal("cannot create " + path + ": " + errno_text());
   ::unlink(segment_path(sequence, ".ack").c_str());  // a stale one would finish the new records
   if (options_.fsync_each) sync_directory(options_.directory);
   segments_[sequence] = std::move(segment);
   active_ = sequence;
-  if (previous != 0) maybe_delete_locked(previous);
+  if (previous != 0) {
+    // The interval sync only sees the active segment: the one closed now is synced here.
+    auto closed = segments_.find(previous);
+    if (closed != segments_.end() && !options_.fsync_each) ::fdatasync(closed->second->log_fd);
+    maybe_delete_locked(previous);
+  }
   return Status::ok();
 }
 
@@ -298,9 +311,16 @@ Status DiskLog::append(std::string_view payload, uint32_t items, RecordRef* out)
   iovec parts[2] = {{header, kHeaderBytes}, {const_cast<char*>(payload.data()), payload.size()}};
   if (!write_all(segment->log_fd, parts, 2) || (options_.fsync_each && ::fdatasync(segment->log_fd) != 0)) {
     std::string error = errno_text();
-    // Leave no partial record behind, so later appends follow a whole one.
+    // Leave no partial record behind, so later appends follow a whole one. If that fails too, the
+    // next appends go to a new segment (recovery skips the partial bytes).
     if (::ftruncate(segment->log_fd, static_cast<off_t>(segment->bytes)) != 0) {
       spdlog::error("persistent queue {}: cannot undo a failed write: {}", options_.directory, errno_text());
+      struct stat st {};
+      if (::fstat(segment->log_fd, &st) == 0) {
+        disk_bytes_ += static_cast<uint64_t>(st.st_size) - segment->bytes;
+        segment->bytes = static_cast<uint64_t>(st.st_size);
+      }
+      if (!roll_locked().is_ok()) spdlog::error("persistent queue {}: cannot start a new segment", options_.directory);
     }
     return Status::internal("cannot write to persistent queue " + options_.directory + ": " + error);
   }
@@ -353,6 +373,11 @@ void DiskLog::finish(const RecordRef& ref) {
     iovec part{entry, kAckBytes};
     if (!write_all(segment.ack_fd, &part, 1)) {
       spdlog::error("persistent queue {}: cannot record a finished record: {}", options_.directory, errno_text());
+      // A partial entry would shift every later one out of line: cut back to whole entries.
+      struct stat st {};
+      if (::fstat(segment.ack_fd, &st) == 0 && ::ftruncate(segment.ack_fd, st.st_size - st.st_size % kAckBytes) != 0) {
+        spdlog::error("persistent queue {}: cannot repair an ack file: {}", options_.directory, errno_text());
+      }
     }
     segment.dirty = true;
   }

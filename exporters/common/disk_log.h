@@ -91,7 +91,7 @@ class DiskLog {
   struct Segment;
   explicit DiskLog(DiskLogOptions options);
   bool take_lock(std::string* error);
-  void recover(DiskLogRecovery* recovery);
+  Status recover(DiskLogRecovery* recovery);
   void recover_segment(uint64_t sequence, DiskLogRecovery* recovery);
   // Under mu_: starts a new segment for appends.
   Status roll_locked();

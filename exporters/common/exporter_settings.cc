@@ -23,6 +23,7 @@ void parse_queue(config::Node& q, QueueSettings& queue) {
   if (queue.sizer != QueueSizer::requests && !q.has("queue_size")) {
     q.error("queue_size", "required when sizer is items or bytes");
   }
+  queue.queue_size_set = q.has("queue_size");
   q.read("queue_size", queue.queue_size);
   q.read("max_size_mib", queue.max_size_mib);
   q.read("storage", queue.storage);

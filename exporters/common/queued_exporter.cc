@@ -220,7 +220,10 @@ std::optional<std::string> QueuedExporter::full_bound_locked(const Batch& batch)
     if (in_flight_ < static_cast<size_t>(q.num_consumers) && queue_.empty()) return std::nullopt;
     return "queue disabled, " + std::to_string(in_flight_) + " sends in flight";
   }
-  if (q.sizer == QueueSizer::requests && queue_.size() >= limit) return std::to_string(limit) + " batches";
+  // With storage, records are client requests and the disk bound holds them; a requests bound
+  // applies only when queue_size is written.
+  const bool count_requests = q.sizer == QueueSizer::requests && (!log_ || q.queue_size_set);
+  if (count_requests && queue_.size() >= limit) return std::to_string(limit) + " batches";
   if (queue_.empty() && in_flight_ == 0) return std::nullopt;  // a lone batch gets in whatever its size
   if (q.sizer == QueueSizer::items && held_items_ + batch.items > limit) {
     return std::to_string(limit) + " " + std::string(otlp::item_name(signal_));
@@ -278,6 +281,7 @@ QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
       attempt->bytes = q.bytes;
       queue_.pop_front();
     } else {
+      const bool alone = queue_.front().alone;
       do {
         Queued& q = queue_.front();
         if (q.batch) cached_bytes_ -= q.bytes;
@@ -286,7 +290,8 @@ QueuedExporter::Attempts QueuedExporter::take_attempts_locked() {
         attempt->records.push_back(*q.record);
         attempt->parts.push_back(std::move(q));
         queue_.pop_front();
-      } while (!queue_.empty() && attempt->items + queue_.front().items <= kCoalesceItems &&
+      } while (!alone && !queue_.empty() && !queue_.front().alone &&
+               attempt->items + queue_.front().items <= kCoalesceItems &&
                attempt->bytes + queue_.front().bytes <= kCoalesceBytes);
     }
     ++in_flight_;
@@ -327,6 +332,9 @@ bool QueuedExporter::assemble(Attempt& attempt) {
       failed_items_.add(part.items);
       log_->finish(*part.record);  // nothing readable is left to set aside
       attempt.items -= part.items;
+      attempt.bytes -= part.bytes;
+      std::lock_guard lock(mu_);
+      unhold_locked(part);
       continue;
     }
     attempt.records.push_back(*part.record);
@@ -398,6 +406,12 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
   }
   const bool stopped = stopping_;
   lock.unlock();
+  if (attempt->records.size() > 1 && !status.retryable() && !stopped) {
+    spdlog::warn("exporter {}: {} {} in {} batches refused for good ({}); sending each batch alone", id_.str(), items,
+                 otlp::item_name(signal_), attempt->records.size(), status.to_string());
+    requeue_alone(*attempt);
+    return;
+  }
   if (!attempt->records.empty() && stopped && status.retryable()) {
     kept_items_.add(items);  // still in the log: sent at the next start
   } else {
@@ -420,6 +434,24 @@ void QueuedExporter::set_aside(const Attempt& attempt) {
     payload.remove_prefix(record.length);
   }
   if (!copied) spdlog::error("exporter {}: could not copy them all to {}/set-aside.log", id_.str(), storage_directory_);
+}
+
+void QueuedExporter::requeue_alone(const Attempt& attempt) {
+  std::unique_lock lock(mu_);
+  unhold_locked(Queued{nullptr, std::nullopt, attempt.items, attempt.bytes});
+  --in_flight_;
+  if (stopping_) {
+    kept_items_.add(attempt.items);  // still in the log
+  } else {
+    for (auto it = attempt.records.rbegin(); it != attempt.records.rend(); ++it) {
+      queue_.push_front(Queued{nullptr, *it, it->items, it->length, /*alone=*/true});
+      hold_locked(queue_.front());
+    }
+  }
+  Attempts attempts = stopping_ ? Attempts{} : take_attempts_locked();
+  idle_cv_.notify_all();
+  lock.unlock();
+  launch(std::move(attempts));
 }
 
 void QueuedExporter::release_slot(const Attempt& attempt) {
@@ -467,6 +499,7 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
     }
     queue_.clear();
     cached_bytes_ = 0;
+    update_queue_size_locked();
   }
   lock.unlock();
   sender_->shutdown();

@@ -71,6 +71,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
     std::optional<RecordRef> record;
     size_t items = 0;
     size_t bytes = 0;
+    bool alone = false;  // persistent queue: sent by itself, not with its neighbours
   };
   using Attempts = boost::container::small_vector<std::shared_ptr<Attempt>, 2>;
   // Under mu_: the bound `batch` would break, described for the refusal ("64 MiB"); none if it fits.
@@ -98,6 +99,9 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   void finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status);
   // An attempt is over (sent, dropped or kept): its consumer slot and held totals go.
   void release_slot(const Attempt& attempt);
+  // Persistent queue: a request of several records refused for good goes back to the front of the
+  // queue as one request per record, so only the record the backend refuses is set aside.
+  void requeue_alone(const Attempt& attempt);
   // Under mu_: the queue_size gauge in the sizer's unit.
   void update_queue_size_locked();
   std::chrono::milliseconds backoff(int retry_number);

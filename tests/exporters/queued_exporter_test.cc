@@ -842,21 +842,61 @@ TEST_CASE_METHOD(PersistentFixture, "persistent queue: records waiting together 
   CHECK(attempts[1].batch->payload == expected);
   CHECK(test::span_ids_in(attempts[1].batch->payload) == std::vector<uint64_t>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
   CHECK(sent() == 14);
+}
 
-  // Given up on as one request, set aside record by record.
-  sender->set_script({Status::ok(), Status::invalid_argument("no")});
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: a request refused for good is retried batch by batch; only "
+                                    "the refused batch is set aside", "[exporter][persistent]") {
+  auto s = settings();
+  s.queue.num_consumers = 1;
+  create(s);
   sender->set_hold(true);
-  REQUIRE(exporter->consume(spans(1, 100)).is_ok());
+  REQUIRE(exporter->consume(spans(1, 1)).is_ok());  // out alone while the next three wait
   REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
-  REQUIRE(exporter->consume(spans(2, 200)).is_ok());
-  REQUIRE(exporter->consume(spans(3, 300)).is_ok());
-  sender->release_all();  // the first is sent; the two after it go together and are refused
+  REQUIRE(exporter->consume(spans(2, 10)).is_ok());
+  REQUIRE(exporter->consume(spans(3, 20)).is_ok());
+  REQUIRE(exporter->consume(spans(4, 30)).is_ok());
+  // The three together are refused; then alone: the first and last go through, the middle is refused.
+  sender->set_script({Status::invalid_argument("bad span"), Status::ok(), Status::invalid_argument("bad span"),
+                      Status::ok()});
+  sender->set_hold(false);
+  sender->release_one(Status::ok());
   REQUIRE(idle());
-  CHECK(sender->attempt_count() == 4);
-  CHECK(set_aside() == 5);
-  CHECK(failed() == 5);
-  const auto aside = dir / "exporter_otlp_test_traces" / "set-aside.log";
-  CHECK(std::filesystem::file_size(aside) == 2 * 16 + spans(2, 200)->payload.size() + spans(3, 300)->payload.size());
+  auto attempts = sender->attempts_copy();
+  REQUIRE(attempts.size() == 5);
+  CHECK(attempts[1].batch->items == 9);
+  CHECK(test::span_ids_in(attempts[2].batch->payload) == std::vector<uint64_t>{10, 11});
+  CHECK(test::span_ids_in(attempts[3].batch->payload) == std::vector<uint64_t>{20, 21, 22});
+  CHECK(test::span_ids_in(attempts[4].batch->payload) == std::vector<uint64_t>{30, 31, 32, 33});
+  CHECK(sent() == 7);
+  CHECK(failed() == 3);
+  CHECK(set_aside() == 3);
+  CHECK(exporter->pending_bytes() == 0);
+  CHECK(counter("otlpd_exporter_queue_items") == 0);
+}
+
+TEST_CASE_METHOD(PersistentFixture, "persistent queue: records are bounded by disk unless queue_size is written",
+                 "[exporter][persistent]") {
+  SECTION("default queue_size: 1,200 waiting requests are taken") {
+    auto s = settings();
+    s.queue.num_consumers = 1;
+    create(s);
+    sender->set_hold(true);
+    for (uint64_t i = 0; i < 1200; ++i) REQUIRE(exporter->consume(spans(1, i + 1)).is_ok());
+    CHECK(enqueue_failed() == 0);
+  }
+  SECTION("queue_size written: it bounds the waiting records") {
+    auto s = settings();
+    s.queue.num_consumers = 1;
+    s.queue.queue_size = 3;
+    s.queue.queue_size_set = true;
+    create(s);
+    sender->set_hold(true);
+    REQUIRE(exporter->consume(spans(1, 1)).is_ok());  // in flight
+    REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+    for (uint64_t i = 0; i < 3; ++i) REQUIRE(exporter->consume(spans(1, 10 + i)).is_ok());
+    CHECK(exporter->consume(spans(1, 20)).code() == Status::Code::unavailable);
+    CHECK(enqueue_failed() == 1);
+  }
 }
 
 }  // namespace

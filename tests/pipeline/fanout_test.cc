@@ -66,6 +66,24 @@ TEST_CASE("fanout: one refusing target does not hold back the others", "[fanout]
   }
 }
 
+TEST_CASE("fanout: a persisting target's refusal is returned even when others took the batch", "[fanout]") {
+  auto sinks = make_sinks(3);
+  sinks[1]->set_persists(true);
+  sinks[1]->set_fallback(Status::unavailable("persistent queue full", 300ms));
+  FanOut fanout = make_fanout(sinks);
+  CHECK(fanout.persists());
+  Status s = fanout.consume(make_traces_request(1, 1, 4).batch());
+  CHECK(s.code() == Status::Code::unavailable);
+  CHECK(s.message() == "persistent queue full");
+  CHECK(s.retry_after() == 300ms);
+  CHECK(sinks[0]->batch_count() == 1);  // the others still got it: a client retry may repeat it there
+  CHECK(sinks[2]->batch_count() == 1);
+
+  sinks[1]->set_fallback(Status::ok());
+  CHECK(fanout.consume(make_traces_request(1, 1, 4).batch()).is_ok());
+  CHECK(sinks[1]->batch_count() == 1);
+}
+
 TEST_CASE("fanout: when every target refuses the first refusal is returned", "[fanout]") {
   auto sinks = make_sinks(3);
   sinks[0]->set_fallback(Status::unavailable("first is full", 250ms));

@@ -168,6 +168,8 @@ class RecordingConsumer : public Consumer {
   // What never_waits() answers (false by default, like a consumer that may wait).
   void set_never_waits(bool v) { never_waits_ = v; }
   bool never_waits() const override { return never_waits_; }
+  void set_persists(bool v) { persists_ = v; }
+  bool persists() const override { return persists_; }
 
   Status consume(BatchPtr batch) override {
     std::unique_lock lock(mu_);
@@ -267,6 +269,7 @@ class RecordingConsumer : public Consumer {
  private:
   const std::chrono::milliseconds max_block_;
   std::atomic<bool> never_waits_{false};
+  std::atomic<bool> persists_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Status> script_;
