@@ -100,7 +100,9 @@ class GrpcSender : public Sender {
   }
 
   // PrepareUnaryCall only queues the call with gRPC; the completion queue's thread finishes it.
-  bool sends_without_blocking() const override { return true; }
+  // But gRPC compresses the message on the thread that starts the call: with gzip, sends go to the
+  // I/O threads, so batches compress in parallel and the thread that filled a batch is not held.
+  bool sends_without_blocking() const override { return !config_.gzip; }
 
   void send(BatchPtr batch, Clock::time_point deadline, Done done) override {
     auto* call = new Call;
