@@ -17,6 +17,7 @@ int64_t max_queue_size(QueueSizer sizer) {
 void parse_queue(config::Node& q, QueueSettings& queue) {
   q.read("enabled", queue.enabled);
   q.read("num_consumers", queue.num_consumers);
+  q.read("block_on_overflow", queue.block_on_overflow);
   q.read_enum("sizer", queue.sizer,
               {{"requests", QueueSizer::requests}, {"items", QueueSizer::items}, {"bytes", QueueSizer::bytes}});
   // The default of 1000 only makes sense as batches; 1000 items or bytes would refuse nearly everything.

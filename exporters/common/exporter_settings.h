@@ -24,6 +24,8 @@ struct QueueSettings {
   QueueSizer sizer = QueueSizer::requests;    // what queue_size counts
   int64_t queue_size = 1000;                  // in `sizer` units
   bool queue_size_set = false;                // written in the config (with storage, requests count only then)
+  // When full: wait (up to the exporter's `timeout`) for room instead of refusing at once.
+  bool block_on_overflow = false;
   int64_t max_size_mib = 64;                  // payload bytes waiting and in flight; 0: no byte bound
   // Persistent queue: a file_storage extension id or a directory; empty: the queue is in memory.
   // With storage, max_size_mib bounds the queue's disk use instead of its memory.

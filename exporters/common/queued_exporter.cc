@@ -164,7 +164,14 @@ void QueuedExporter::arm_sync_timer() {
 Status QueuedExporter::consume(BatchPtr batch) {
   std::unique_lock lock(mu_);
   if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
-  if (auto bound = full_bound_locked(*batch)) {
+  auto bound = full_bound_locked(*batch);
+  if (bound && settings_.queue.block_on_overflow) {
+    // Finished sends notify idle_cv_; shutdown ends the wait too (accepting_ false).
+    idle_cv_.wait_for(lock, settings_.timeout, [&] { return !accepting_ || !full_bound_locked(*batch); });
+    if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
+    bound = full_bound_locked(*batch);
+  }
+  if (bound) {
     note_refusal_locked(*batch, *bound);
     return Status::unavailable("sending queue of exporter " + id_.str() + " is full (" + *bound + ")");
   }
@@ -478,6 +485,7 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   std::unique_lock lock(mu_);
   if (!accepting_ && stopping_) return;
   accepting_ = false;
+  idle_cv_.notify_all();  // callers waiting for room (block_on_overflow) give up
   idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && in_flight_ == 0; });
   stopping_ = true;  // retries from here on give up
   for (const auto& retry : retry_timers_) retry->timer.cancel();

@@ -50,7 +50,8 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
 
   Status start() override;
   Status consume(BatchPtr batch) override;
-  bool never_waits() const override { return true; }  // it queues or refuses
+  // It queues or refuses at once, unless block_on_overflow makes it wait for room.
+  bool never_waits() const override { return !settings_.queue.block_on_overflow; }
   bool persists() const override { return !settings_.queue.storage.empty(); }
   void shutdown(Clock::time_point deadline) override;
 

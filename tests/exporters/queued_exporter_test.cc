@@ -682,6 +682,58 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: each attempt's deadline is n
 }
 
 
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: block_on_overflow waits for room, up to the timeout",
+                 "[exporter][queue]") {
+  auto settings = fast_settings();
+  settings.timeout = 1s;
+  settings.queue.num_consumers = 1;
+  settings.queue.queue_size = 1;
+  settings.queue.block_on_overflow = true;
+  create(settings);
+  CHECK_FALSE(exporter->never_waits());
+  sender->set_hold(true);
+  REQUIRE(exporter->consume(spans(1, 1)).is_ok());  // in flight
+  REQUIRE(wait_until([&] { return sender->held_count() == 1; }));
+  REQUIRE(exporter->consume(spans(1, 2)).is_ok());  // waiting: the queue is full
+
+  SECTION("room comes: the caller is let in") {
+    std::atomic<bool> done{false};
+    Status result = Status::internal("not returned");
+    std::thread caller([&] {
+      result = exporter->consume(spans(1, 3));
+      done = true;
+    });
+    test::ScopeExit join([&] { caller.join(); });
+    CHECK_FALSE(wait_until([&] { return done.load(); }, 50ms));  // blocked
+    sender->release_one();  // the first is sent; the second goes in flight; room for the third
+    REQUIRE(wait_until([&] { return done.load(); }));
+    CHECK(result.is_ok());
+    CHECK(enqueue_failed() == 0);
+  }
+  SECTION("no room within the timeout: refused, retryable") {
+    const auto t0 = Clock::now();
+    Status s = exporter->consume(spans(1, 3));
+    CHECK(Clock::now() - t0 >= 1s);
+    CHECK(s.code() == Status::Code::unavailable);
+    CHECK(enqueue_failed() == 1);
+  }
+  SECTION("shutdown ends the wait") {
+    std::atomic<bool> done{false};
+    Status result;
+    std::thread caller([&] {
+      result = exporter->consume(spans(1, 3));
+      done = true;
+    });
+    test::ScopeExit join([&] { caller.join(); });
+    CHECK_FALSE(wait_until([&] { return done.load(); }, 50ms));
+    std::thread stopper([&] { exporter->shutdown(Clock::now() + 1s); });
+    REQUIRE(wait_until([&] { return done.load(); }, 500ms));  // well before the 1 s timeout
+    CHECK(result.code() == Status::Code::unavailable);
+    sender->release_all();
+    stopper.join();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Persistent queue (sending_queue.storage)
 
