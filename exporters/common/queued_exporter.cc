@@ -75,6 +75,7 @@ QueuedExporter::QueuedExporter(ComponentId id, Signal signal, ExporterSettings s
       sent_items_(host.telemetry.counter("otlpd_exporter_sent_items", labels_of(id_, signal))),
       failed_items_(host.telemetry.counter("otlpd_exporter_send_failed_items", labels_of(id_, signal))),
       enqueue_failed_items_(host.telemetry.counter("otlpd_exporter_enqueue_failed_items", labels_of(id_, signal))),
+      rejected_items_(host.telemetry.counter("otlpd_exporter_rejected_items", labels_of(id_, signal))),
       retries_(host.telemetry.counter("otlpd_exporter_retries", labels_of(id_, signal))),
       queue_items_(host.telemetry.gauge("otlpd_exporter_queue_items", labels_of(id_, signal))),
       queue_bytes_(host.telemetry.gauge("otlpd_exporter_queue_bytes", labels_of(id_, signal))),
@@ -376,7 +377,10 @@ std::chrono::milliseconds QueuedExporter::backoff(int retry_number) {
 void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status) {
   const size_t items = attempt->items;
   if (status.is_ok()) {
-    sent_items_.add(items);
+    // A partial success is not retried: the backend has decided about every item.
+    const size_t rejected = std::min<size_t>(status.rejected_items(), items);
+    sent_items_.add(items - rejected);
+    rejected_items_.add(rejected);
     for (const RecordRef& record : attempt->records) log_->finish(record);
     release_slot(*attempt);
     return;

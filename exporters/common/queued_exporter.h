@@ -9,6 +9,7 @@
 // on the io_context; a failed attempt is retried with exponential backoff while retryable and
 // within max_elapsed_time, then dropped and counted. Counters (label exporter=<id>, signal=<signal>):
 //   otlpd_exporter_sent_items, otlpd_exporter_send_failed_items, otlpd_exporter_enqueue_failed_items,
+//   otlpd_exporter_rejected_items (a partial success's rejected count: logged, counted, not retried),
 //   otlpd_exporter_retries; gauges otlpd_exporter_queue_items and otlpd_exporter_queue_bytes (held
 //   now, in flight included).
 // shutdown(deadline) stops taking batches and keeps sending what is queued until the deadline.
@@ -116,6 +117,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   Counter& sent_items_;
   Counter& failed_items_;
   Counter& enqueue_failed_items_;
+  Counter& rejected_items_;  // refused by the backend in a partial success
   Counter& retries_;
   Counter& queue_items_;  // gauges: what the queue holds now, in flight included
   Counter& queue_bytes_;

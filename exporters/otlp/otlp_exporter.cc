@@ -175,6 +175,7 @@ class GrpcSender : public Sender {
       if (partial.rejected > 0) {
         spdlog::warn("exporter {}: the server rejected {} {}: {}", id_.str(), partial.rejected,
                      otlp::item_name(signal_), partial.message);
+        return Status::partial(partial.rejected, partial.message);
       }
     }
     return Status::ok();

@@ -484,6 +484,7 @@ Status OtlpHttpSender::Client::status_of(const Response& res) const {
     if (p.rejected > 0) {
       spdlog::warn("exporter {}: {} rejected {} {}: {}", options_.exporter_name, options_.url, p.rejected,
                    otlp::item_name(options_.signal), p.message);
+      return Status::partial(p.rejected, p.message);
     }
     return Status::ok();
   }

@@ -544,7 +544,7 @@ TEST_CASE("otlphttp sender: 400 is permanent and carries the server's message", 
   CHECK(t.message() == "HTTP 400 from " + url + ": " + std::string(200, 'e'));
 }
 
-TEST_CASE("otlphttp sender: 200 with partial_success is OK", "[otlphttp]") {
+TEST_CASE("otlphttp sender: 200 with partial_success is OK with the rejected count", "[otlphttp]") {
   TestServer server([](const Request&) {
     ExportTraceServiceResponse resp;
     resp.mutable_partial_success()->set_rejected_spans(2);
@@ -556,7 +556,10 @@ TEST_CASE("otlphttp sender: 200 with partial_success is OK", "[otlphttp]") {
   IoThread io;
   OtlpHttpSender sender(io.io, options(server.base() + "/v1/traces"));
   REQUIRE(sender.start().is_ok());
-  CHECK(send_wait(sender, trace_payload()).is_ok());
+  Status s = send_wait(sender, trace_payload());
+  CHECK(s.is_ok());
+  CHECK(s.rejected_items() == 2);
+  CHECK(s.message() == "spans too old");
 }
 
 TEST_CASE("otlphttp sender: connection refused is retryable", "[otlphttp]") {

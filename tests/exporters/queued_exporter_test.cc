@@ -682,6 +682,19 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: each attempt's deadline is n
 }
 
 
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: a partial success is counted and not retried",
+                 "[exporter][retry]") {
+  create(fast_settings());
+  sender->set_script({Status::partial(3, "3 spans had no name")});
+  REQUIRE(exporter->consume(spans(7)).is_ok());
+  REQUIRE(idle());
+  CHECK(sender->attempt_count() == 1);
+  CHECK(sent() == 4);
+  CHECK(counter("otlpd_exporter_rejected_items") == 3);
+  CHECK(failed() == 0);
+  CHECK(retries() == 0);
+}
+
 TEST_CASE_METHOD(ExporterFixture, "queued exporter: block_on_overflow waits for room, up to the timeout",
                  "[exporter][queue]") {
   auto settings = fast_settings();
