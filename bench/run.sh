@@ -3,7 +3,7 @@
 # --write). otlpd is pinned to core 0; the load generator and sink share core 1.
 #
 #   bench/run.sh [--build DIR] [--seconds N] [--no-valgrind] [--allocator jemalloc|mimalloc] [--write]
-#                [scenario ...]   (default: a b c d e f)
+#                [scenario ...]   (default: a b c d e f; g on request)
 #
 #   bench/run.sh [--build DIR] --soak SECONDS [--rate SPANS_PER_S] [--write] [scenario]   (default: a)
 #
@@ -84,18 +84,20 @@ describe() {
     d) echo "OTLP/gRPC -> batch -> file (proto)" ;;
     e) echo "OTLP/gRPC -> batch -> 3 x otlp" ;;
     f) echo "(a) with gzip both sides" ;;
+    g) echo "(a) through a persistent queue (sending_queue.storage)" ;;
   esac
 }
 
 # Sets the scenario's globals: protocol, gzip flag, exporters list, exporter compression.
 scenario_settings() {
-  protocol=grpc gzip="" exporters="[otlp]" compression=none
+  protocol=grpc gzip="" exporters="[otlp]" compression=none storage=""
   case $1 in
     b) protocol=http-proto ;;
     c) protocol=http-json ;;
     d) exporters="[file]" ;;
     e) exporters="[otlp, otlp/2, otlp/3]" ;;
     f) gzip=--gzip; compression=gzip ;;
+    g) storage="$work/queue" ;;
   esac
 }
 
@@ -112,9 +114,13 @@ start_sink() {
 # Writes $work/otlpd.yaml for the current scenario; sets gport, hport and endpoint.
 write_config() {
   gport=$(free_port); hport=$(free_port)
-  local exporter_block=""
+  local exporter_block="" queue=""
+  if [ -n "$storage" ]; then
+    rm -rf "$storage"  # every run starts with an empty queue
+    queue=", sending_queue: {storage: $storage}"
+  fi
   for e in otlp otlp/2 otlp/3; do
-    exporter_block+="  $e: {endpoint: 127.0.0.1:$sink_port, tls: {insecure: true}, compression: $compression}"$'\n'
+    exporter_block+="  $e: {endpoint: 127.0.0.1:$sink_port, tls: {insecure: true}, compression: $compression$queue}"$'\n'
   done
   cat > "$work/otlpd.yaml" <<YAML
 receivers:

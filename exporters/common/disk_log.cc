@@ -415,19 +415,24 @@ bool DiskLog::set_aside(const RecordRef& ref, std::string_view payload) {
 }
 
 void DiskLog::sync() {
+  // Duplicates, synced outside the lock: appends are not held up by the disk, and a segment deleted
+  // meanwhile cannot have its descriptor number reused under us.
   std::vector<int> fds;
   {
     std::lock_guard lock(mu_);
     auto active = segments_.find(active_);
-    if (active != segments_.end()) fds.push_back(active->second->log_fd);
+    if (active != segments_.end()) fds.push_back(::dup(active->second->log_fd));
     for (auto& [sequence, segment] : segments_) {
       if (segment->dirty && segment->ack_fd >= 0) {
-        fds.push_back(segment->ack_fd);
+        fds.push_back(::dup(segment->ack_fd));
         segment->dirty = false;
       }
     }
-    // fdatasync outside the lock would race with a segment being deleted and its fd reused.
-    for (int fd : fds) ::fdatasync(fd);
+  }
+  for (int fd : fds) {
+    if (fd < 0) continue;
+    ::fdatasync(fd);
+    ::close(fd);
   }
   sync_directory(options_.directory);
 }
