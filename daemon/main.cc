@@ -4,6 +4,7 @@
 //   otlpd validate --config FILE   check a config file; exit 1 listing every error
 //   otlpd --version
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "daemon/builtins.h"
 #include "daemon/io_pool.h"
 #include "daemon/metrics_server.h"
+#include "daemon/systemd_notify.h"
 #include "pipeline/buffer_pool.h"
 #include "pipeline/graph.h"
 #include "pipeline/telemetry.h"
@@ -123,14 +125,25 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
     spdlog::info("self-metrics on {}", metrics->url());
   }
   spdlog::info("otlpd {} running {} pipeline(s) on {} I/O thread(s)", OTLPD_VERSION, config.pipelines.size(), threads);
+  const auto notifier = otlpd::SystemdNotifier::from_environment();
+  notifier.notify("READY=1\nSTATUS=running " + std::to_string(config.pipelines.size()) + " pipeline(s)");
+  otlpd::StatusReporter status_reporter(notifier, telemetry);  // watchdog pings go on through the drain
+  status_reporter.start();
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    // Blocked rather than left to its default action, which would end otlpd.
+    spdlog::warn("received SIGHUP: reloading the configuration is not supported yet; otlpd keeps running");
+  }
+  notifier.notify("STOPPING=1\nSTATUS=draining");
   spdlog::info("received {}, draining (up to {} ms)", strsignal(signal_number), config.shutdown_timeout.count());
   graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
   // Served through the drain so its counts can be watched; stopped while the I/O threads still
   // run, since stop() waits for them.
   if (metrics) metrics->stop();
+  status_reporter.stop();
   pool.stop();
   log_totals(telemetry);
   spdlog::info("stopped");
@@ -170,6 +183,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   auto logger = spdlog::stderr_color_mt("otlpd");
+  // Under systemd, journald stamps each line itself: no second timestamp.
+  if (std::getenv("JOURNAL_STREAM")) logger->set_pattern("[%l] %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
 
@@ -179,6 +194,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 

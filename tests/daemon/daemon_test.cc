@@ -1,11 +1,16 @@
 // The otlpd binary as users run it: CLI exit codes, start on a config, drain on SIGTERM.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,12 +78,14 @@ std::string read_file(const fs::path& path) {
 // A running otlpd child process, killed if the test leaves early.
 class Daemon {
  public:
-  Daemon(const fs::path& config, const fs::path& log) {
+  // `env`: variables set for otlpd only (NAME, value).
+  Daemon(const fs::path& config, const fs::path& log, const std::vector<std::pair<std::string, std::string>>& env = {}) {
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       FILE* f = std::freopen(log.c_str(), "w", stderr);
       (void)f;
+      for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
       execl(OTLPD_BINARY, OTLPD_BINARY, "--config", config.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -89,6 +96,7 @@ class Daemon {
       waitpid(pid_, nullptr, 0);
     }
   }
+  pid_t pid() const { return pid_; }
   // Sends SIGTERM and waits up to `timeout` for the exit code.
   int terminate(std::chrono::seconds timeout) {
     kill(pid_, SIGTERM);
@@ -345,5 +353,99 @@ TEST_CASE("otlpd exits 1 naming the address when the self-metrics port is taken"
   CHECK(log.find("cannot serve self-metrics on " + address + " (service.telemetry.metrics.address): bind " + address +
                  ": Address already in use") != std::string::npos);
   CHECK(log.find(" running ") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// systemd's side of the notify protocol: a unix datagram socket otlpd is told about.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const fs::path& path) : path_(path.string()) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path_.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path_.data(), path_.size());
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~NotifySocket() { close(fd_); }
+  const std::string& path() const { return path_; }
+  // The next datagram, or "" when none came within `timeout`.
+  std::string next(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+  // Reads datagrams until one starts with `prefix` (kept in *seen, in order); false at the deadline.
+  bool wait_for(const std::string& prefix, std::chrono::milliseconds timeout, std::vector<std::string>* seen) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string m = next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (m.empty()) continue;
+      seen->push_back(m);
+      if (m.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// Polls the log until it contains `text`; false after 10 s.
+bool wait_until_logged(const fs::path& log, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_file(log).find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("otlpd tells systemd READY, WATCHDOG, STATUS and STOPPING, and survives SIGHUP", "[daemon][systemd]") {
+  fs::path dir = temp_dir();
+  const uint16_t port = free_port();
+  write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) +
+                                     "}}}}\n"
+                                     "exporters: {file: {path: " + (dir / "out.json").string() + "}}\n"
+                                     "service:\n"
+                                     "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+                                     "  pipelines: {traces: {receivers: [otlp], exporters: [file]}}\n");
+  NotifySocket systemd(dir / "notify");
+  std::vector<std::string> seen;
+  {
+    Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log", {{"NOTIFY_SOCKET", systemd.path()}, {"WATCHDOG_USEC", "200000"}});
+    REQUIRE(systemd.wait_for("READY=1", std::chrono::seconds(15), &seen));
+    CHECK(seen.size() == 1);  // nothing before READY
+    CHECK(seen[0] == "READY=1\nSTATUS=running 1 pipeline(s)");
+    REQUIRE(export_spans(port, "notified", 5));  // the receivers listen once READY is sent
+
+    // Every 100 ms (half of WATCHDOG_USEC) a watchdog ping; a STATUS line every 5 s.
+    REQUIRE(systemd.wait_for("STATUS=accepting ", std::chrono::seconds(10), &seen));
+    CHECK(std::count(seen.begin(), seen.end(), "WATCHDOG=1") >= 10);
+    const std::string& status = seen.back();
+    CHECK(status.find(" items/s; sending queues 0/1000") != std::string::npos);
+
+    kill(daemon.pid(), SIGHUP);
+    REQUIRE(wait_until_logged(dir / "otlpd.log", "received SIGHUP"));
+    CHECK(export_spans(port, "after-hup", 3));  // still running
+
+    seen.clear();
+    kill(daemon.pid(), SIGTERM);
+    REQUIRE(systemd.wait_for("STOPPING=1", std::chrono::seconds(10), &seen));
+    CHECK(seen.back() == "STOPPING=1\nSTATUS=draining");
+    CHECK(daemon.wait_exit(std::chrono::seconds(15)) == 0);
+  }
+  const std::string log = read_file(dir / "otlpd.log");
+  INFO(log);
+  CHECK(log.find("total otlpd_receiver_accepted_items{receiver=otlp,signal=traces,transport=grpc} = 8") !=
+        std::string::npos);
   fs::remove_all(dir);
 }
