@@ -6,6 +6,7 @@
 
 #include "config/env.h"
 #include "config/node.h"
+#include "config/sources.h"
 
 namespace otlpd {
 
@@ -167,6 +168,11 @@ bool parse_service_config(std::string_view yaml, const Registry& registry, Servi
     errors->add("", std::string("invalid YAML: ") + e.what());
     return false;
   }
+  return parse_service_config_tree(root, registry, out, errors);
+}
+
+bool parse_service_config_tree(YAML::Node root, const Registry& registry, ServiceConfig* out,
+                               config::Errors* errors) {
   if (!root || root.IsNull()) {
     errors->add("", "the config is empty");
     return false;
@@ -189,16 +195,11 @@ bool parse_service_config(std::string_view yaml, const Registry& registry, Servi
   return errors->empty();
 }
 
-bool load_service_config(const std::string& path, const Registry& registry, ServiceConfig* out,
+bool load_service_config(const config::Sources& sources, const Registry& registry, ServiceConfig* out,
                          config::Errors* errors) {
-  std::ifstream in(path);
-  if (!in) {
-    errors->add("", "cannot read config file " + path);
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_service_config(text.str(), registry, out, errors);
+  YAML::Node root;
+  if (!config::load_sources(sources, &root, errors)) return false;
+  return parse_service_config_tree(root, registry, out, errors);
 }
 
 }  // namespace otlpd

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/errors.h"
+#include "config/sources.h"
 #include "pipeline/registry.h"
 #include "pipeline/storage.h"
 
@@ -50,8 +51,11 @@ struct ServiceConfig {
 // Parses YAML text. Returns false (and fills `errors`) when anything is wrong.
 bool parse_service_config(std::string_view yaml, const Registry& registry, ServiceConfig* out,
                           config::Errors* errors);
-// Reads and parses a file; an unreadable file is an error too.
-bool load_service_config(const std::string& path, const Registry& registry, ServiceConfig* out,
+// The same from a YAML tree (merged sources); env references in it are expanded in place.
+bool parse_service_config_tree(YAML::Node root, const Registry& registry, ServiceConfig* out,
+                               config::Errors* errors);
+// Reads, merges (see sources.h) and parses; an unreadable file is an error too.
+bool load_service_config(const config::Sources& sources, const Registry& registry, ServiceConfig* out,
                          config::Errors* errors);
 
 }  // namespace otlpd

@@ -1,8 +1,7 @@
 // otlpd entry point: command line, logging, signals, and the start/stop sequence.
 //
-//   otlpd --config FILE            run in the foreground until SIGTERM or SIGINT
-//   otlpd validate --config FILE   check a config file; exit 1 listing every error
-//   otlpd --version
+//   otlpd --config FILE... [--set K=V]...   run in the foreground until SIGTERM or SIGINT
+//   otlpd validate | print-config | components | --version | --help   (see usage())
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -15,7 +14,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "config/env.h"
 #include "config/service_config.h"
+#include "config/sources.h"
 #include "daemon/builtins.h"
 #include "daemon/io_pool.h"
 #include "daemon/metrics_server.h"
@@ -28,55 +29,122 @@ namespace {
 
 void usage(std::FILE* out) {
   std::fputs(
-      "usage: otlpd --config FILE\n"
-      "       otlpd validate --config FILE\n"
-      "       otlpd --version\n",
+      "usage: otlpd --config FILE [--config FILE]... [--set KEY=VALUE]...\n"
+      "           run in the foreground until SIGTERM or SIGINT; later files override earlier\n"
+      "           ones, and --set overrides them (KEY as processors::batch::timeout or\n"
+      "           processors.batch.timeout)\n"
+      "       otlpd validate --config FILE... [--set KEY=VALUE]...\n"
+      "           check the config: every error with its path; exit 1 when there is any\n"
+      "       otlpd print-config --config FILE... [--set KEY=VALUE]...\n"
+      "           print the effective config (merged, environment expanded, secrets redacted)\n"
+      "       otlpd components     list every receiver, processor, exporter and extension type\n"
+      "       otlpd --version\n"
+      "       otlpd --help\n",
       out);
 }
 
+enum class Command { run, validate, print_config, components, version, help };
+
 struct Args {
-  bool validate = false;
-  bool version = false;
-  bool help = false;
-  std::string config;
+  Command command = Command::run;
+  otlpd::config::Sources sources;
   std::string error;
 };
 
 Args parse_args(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "validate" && i == 1) {
-      a.validate = true;
-    } else if (arg == "--version" || arg == "-v") {
-      a.version = true;
-    } else if (arg == "--help" || arg == "-h") {
-      a.help = true;
-    } else if (arg == "--config" || arg == "-c") {
-      if (i + 1 >= argc) {
-        a.error = "--config needs a file";
-        return a;
+  int i = 1;
+  if (argc > 1) {
+    const std::string first = argv[1];
+    const std::pair<const char*, Command> commands[] = {
+        {"validate", Command::validate}, {"print-config", Command::print_config}, {"components", Command::components}};
+    for (const auto& [name, command] : commands) {
+      if (first == name) {
+        a.command = command;
+        i = 2;
       }
-      a.config = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      a.config = arg.substr(9);
-    } else {
-      a.error = "unknown argument " + arg;
-      return a;
     }
   }
-  if (!a.version && !a.help && a.config.empty()) a.error = "--config is required";
+  // A value from "--name=value" or from the next argument.
+  auto value_of = [&](const std::string& arg, const std::string& name, std::string* out) {
+    if (arg.rfind(name + "=", 0) == 0) {
+      *out = arg.substr(name.size() + 1);
+      return true;
+    }
+    if (arg != name) return false;
+    if (i + 1 >= argc) {
+      a.error = name + " needs a value";
+      return true;
+    }
+    *out = argv[++i];
+    return true;
+  };
+  for (; i < argc && a.error.empty(); ++i) {
+    const std::string arg = argv[i];
+    std::string value;
+    if (arg == "--version" || arg == "-v") {
+      a.command = Command::version;
+    } else if (arg == "--help" || arg == "-h") {
+      a.command = Command::help;
+    } else if (value_of(arg, "--config", &value) || value_of(arg, "-c", &value)) {
+      if (a.error.empty()) a.sources.files.push_back(value);
+    } else if (value_of(arg, "--set", &value)) {
+      if (a.error.empty()) a.sources.sets.push_back(value);
+    } else {
+      a.error = "unknown argument " + arg;
+    }
+  }
+  const bool needs_config = a.command == Command::run || a.command == Command::validate ||
+                            a.command == Command::print_config;
+  if (a.error.empty() && needs_config && a.sources.files.empty()) a.error = "--config is required";
   return a;
 }
 
-bool load(const std::string& path, const otlpd::Registry& registry, otlpd::ServiceConfig* config) {
-  otlpd::config::Errors errors;
-  if (otlpd::load_service_config(path, registry, config, &errors)) return true;
-  std::fprintf(stderr, "%s: %zu error%s:\n", path.c_str(), errors.size(), errors.size() == 1 ? "" : "s");
+void print_errors(const otlpd::config::Sources& sources, const otlpd::config::Errors& errors) {
+  std::string names;
+  for (const auto& f : sources.files) names += (names.empty() ? "" : ", ") + f;
+  std::fprintf(stderr, "%s: %zu error%s:\n", names.c_str(), errors.size(), errors.size() == 1 ? "" : "s");
   for (const auto& e : errors.list()) {
     std::fprintf(stderr, "  %s%s%s\n", e.path.c_str(), e.path.empty() ? "" : ": ", e.message.c_str());
   }
+}
+
+bool load(const otlpd::config::Sources& sources, const otlpd::Registry& registry, otlpd::ServiceConfig* config) {
+  otlpd::config::Errors errors;
+  if (otlpd::load_service_config(sources, registry, config, &errors)) return true;
+  print_errors(sources, errors);
   return false;
+}
+
+// `otlpd print-config`: the merged tree with environment references expanded and secrets hidden.
+int print_config(const otlpd::config::Sources& sources) {
+  otlpd::config::Errors errors;
+  YAML::Node root;
+  if (otlpd::config::load_sources(sources, &root, &errors)) otlpd::config::expand_env_tree(root, "", errors);
+  if (!errors.empty()) {
+    print_errors(sources, errors);
+    return 1;
+  }
+  YAML::Emitter out;
+  out << otlpd::config::redacted(root);
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+// `otlpd components`: every type a config may name, with what it does.
+int print_components(const otlpd::Registry& registry) {
+  auto section = [](const char* title, const std::vector<const otlpd::Factory*>& factories) {
+    std::printf("%s:\n", title);
+    for (const auto* f : factories) {
+      std::printf("  %-16s %s\n", std::string(f->type()).c_str(), std::string(f->description()).c_str());
+    }
+  };
+  section("receivers", registry.receivers());
+  section("processors", registry.processors());
+  section("exporters", registry.exporters());
+  std::printf("extensions:\n  %-16s %s\n", "file_storage",
+              "a directory for persistent sending queues (sending_queue.storage)");
+  return 0;
 }
 
 // What this run carried, so an operator can see at a glance whether anything was refused or lost.
@@ -155,26 +223,26 @@ int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, con
 int main(int argc, char** argv) {
   const auto process_start = otlpd::Clock::now();  // otlpd_process_uptime counts from here
   Args args = parse_args(argc, argv);
-  if (args.help) {
-    usage(stdout);
-    return 0;
-  }
-  if (args.version) {
-    std::printf("otlpd %s\n", OTLPD_VERSION);
-    return 0;
-  }
   if (!args.error.empty()) {
     std::fprintf(stderr, "otlpd: %s\n", args.error.c_str());
     usage(stderr);
     return 2;
   }
-
   otlpd::Registry registry;
   otlpd::register_builtins(registry);
+  switch (args.command) {
+    case Command::help: usage(stdout); return 0;
+    case Command::version: std::printf("otlpd %s\n", OTLPD_VERSION); return 0;
+    case Command::components: return print_components(registry);
+    case Command::print_config: return print_config(args.sources);
+    case Command::validate:
+    case Command::run: break;
+  }
+
   otlpd::ServiceConfig config;
-  if (!load(args.config, registry, &config)) return 1;
-  if (args.validate) {
-    std::printf("%s: valid\n", args.config.c_str());
+  if (!load(args.sources, registry, &config)) return 1;
+  if (args.command == Command::validate) {
+    for (const auto& f : args.sources.files) std::printf("%s: valid\n", f.c_str());
     return 0;
   }
 

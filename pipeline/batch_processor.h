@@ -66,6 +66,9 @@ class BatchProcessor : public Processor {
 class BatchProcessorFactory : public ProcessorFactory {
  public:
   std::string_view type() const override { return "batch"; }
+  std::string_view description() const override {
+    return "groups items into batches by size and time, with a bounded queue";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ProcessorPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal, ConsumerPtr next,
                       Host& host) const override;

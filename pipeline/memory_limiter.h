@@ -63,6 +63,9 @@ class MemoryLimiter : public Processor {
 class MemoryLimiterFactory : public ProcessorFactory {
  public:
   std::string_view type() const override { return "memory_limiter"; }
+  std::string_view description() const override {
+    return "refuses data (retryable) while resident memory is above a soft limit";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ProcessorPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal, ConsumerPtr next,
                       Host& host) const override;

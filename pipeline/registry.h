@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/node.h"
 #include "pipeline/component.h"
@@ -54,6 +55,8 @@ class Factory {
  public:
   virtual ~Factory() = default;
   virtual std::string_view type() const = 0;
+  // One line for `otlpd components`.
+  virtual std::string_view description() const { return ""; }
   // Reads `node` (null when written as `type:` alone) into a config with defaults, reporting
   // errors into node.errors() and calling node.finish() for unknown keys.
   virtual ComponentConfigPtr parse(config::Node& node) const = 0;
@@ -83,11 +86,22 @@ class Registry {
   void add(std::unique_ptr<ProcessorFactory> f) { processors_[std::string(f->type())] = std::move(f); }
   void add(std::unique_ptr<ExporterFactory> f) { exporters_[std::string(f->type())] = std::move(f); }
 
+  // Every registered type of a kind, by name.
+  std::vector<const Factory*> receivers() const { return all(receivers_); }
+  std::vector<const Factory*> processors() const { return all(processors_); }
+  std::vector<const Factory*> exporters() const { return all(exporters_); }
+
   const ReceiverFactory* receiver(std::string_view type) const { return find(receivers_, type); }
   const ProcessorFactory* processor(std::string_view type) const { return find(processors_, type); }
   const ExporterFactory* exporter(std::string_view type) const { return find(exporters_, type); }
 
  private:
+  template <typename F>
+  static std::vector<const Factory*> all(const std::map<std::string, std::unique_ptr<F>, std::less<>>& m) {
+    std::vector<const Factory*> out;
+    for (const auto& [name, factory] : m) out.push_back(factory.get());
+    return out;
+  }
   template <typename F>
   static const F* find(const std::map<std::string, std::unique_ptr<F>, std::less<>>& m, std::string_view type) {
     auto it = m.find(type);

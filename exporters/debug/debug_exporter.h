@@ -32,6 +32,9 @@ class DebugExporterFactory : public ExporterFactory {
   // `out` is where the text goes (stdout unless a test says otherwise); not owned.
   explicit DebugExporterFactory(std::FILE* out = stdout) : out_(out) {}
   std::string_view type() const override { return "debug"; }
+  std::string_view description() const override {
+    return "prints batches to standard output (basic, normal or detailed)";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ExporterPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal, Host& host) const override;
 

@@ -105,6 +105,9 @@ class FileSender : public Sender {
 class FileExporterFactory : public ExporterFactory {
  public:
   std::string_view type() const override { return "file"; }
+  std::string_view description() const override {
+    return "writes OTLP/JSON lines or length-prefixed protobuf to a file, with rotation";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ExporterPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal,
                      Host& host) const override;

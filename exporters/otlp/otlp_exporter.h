@@ -33,6 +33,9 @@ struct OtlpExporterConfig : ComponentConfig {
 class OtlpExporterFactory : public ExporterFactory {
  public:
   std::string_view type() const override { return "otlp"; }
+  std::string_view description() const override {
+    return "sends OTLP over gRPC (gzip optional, TLS, headers)";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ExporterPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal, Host& host) const override;
 };

@@ -103,6 +103,9 @@ class OtlpHttpSender : public Sender {
 class OtlpHttpExporterFactory : public ExporterFactory {
  public:
   std::string_view type() const override { return "otlphttp"; }
+  std::string_view description() const override {
+    return "sends OTLP over HTTP, protobuf or JSON (gzip or zstd, TLS, headers)";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ExporterPtr create(const ComponentId& id, const ComponentConfig& config, Signal signal,
                      Host& host) const override;

@@ -48,6 +48,9 @@ class OtlpReceiver : public Receiver {
 class OtlpReceiverFactory : public ReceiverFactory {
  public:
   std::string_view type() const override { return "otlp"; }
+  std::string_view description() const override {
+    return "OTLP traces, metrics and logs over gRPC and HTTP (protobuf or JSON; gzip, zstd)";
+  }
   ComponentConfigPtr parse(config::Node& node) const override;
   ReceiverPtr create(const ComponentId& id, const ComponentConfig& config, ReceiverConsumers next,
                      Host& host) const override;

@@ -309,7 +309,7 @@ TEST_CASE("the shipped config is valid", "[config]") {
   register_builtins(registry);
   ServiceConfig config;
   config::Errors errors;
-  bool ok = load_service_config(OTLPD_SOURCE_DIR "/config/otlpd.yaml", registry, &config, &errors);
+  bool ok = load_service_config(config::Sources{{OTLPD_SOURCE_DIR "/config/otlpd.yaml"}, {}}, registry, &config, &errors);
   INFO(errors.to_string());
   REQUIRE(ok);
   CHECK(config.pipelines.size() == 3);
@@ -413,4 +413,62 @@ service:
   CHECK(has_error(l.errors, "exporters.otlp/d.sending_queue.queue_size", "must be between 1 and 1000000, got 1000001"));
   CHECK(has_error(l.errors, "exporters.otlp/d.sending_queue.max_size_mib", "expected an integer"));
   CHECK(l.errors.size() == 7);
+}
+
+
+TEST_CASE("config sources: files merge map by map, later ones win, lists are replaced", "[config][sources]") {
+  YAML::Node base = YAML::Load("a: {x: 1, y: [1, 2], z: {deep: old, keep: yes}}\nb: base\n");
+  YAML::Node over = YAML::Load("a: {y: [3], z: {deep: new}}\nc: added\n");
+  YAML::Node merged = config::merge_trees(base, over);
+  CHECK(merged["a"]["x"].as<int>() == 1);
+  REQUIRE(merged["a"]["y"].size() == 1);
+  CHECK(merged["a"]["y"][0].as<int>() == 3);
+  CHECK(merged["a"]["z"]["deep"].as<std::string>() == "new");
+  CHECK(merged["a"]["z"]["keep"].as<std::string>() == "yes");
+  CHECK(merged["b"].as<std::string>() == "base");
+  CHECK(merged["c"].as<std::string>() == "added");
+  CHECK(base["a"]["z"]["deep"].as<std::string>() == "old");  // inputs untouched
+}
+
+TEST_CASE("config sources: --set takes :: or . paths and YAML values; bad ones are errors", "[config][sources]") {
+  const std::string dir = std::string(OTLPD_SOURCE_DIR) + "/config/otlpd.yaml";
+  config::Sources sources{{dir},
+                          {"processors::batch::timeout=2s", "exporters.debug.verbosity=detailed",
+                           "service::pipelines::traces::exporters=[debug, debug/extra]", "exporters::debug/extra="}};
+  YAML::Node root;
+  config::Errors errors;
+  REQUIRE(config::load_sources(sources, &root, &errors));
+  CHECK(root["processors"]["batch"]["timeout"].as<std::string>() == "2s");
+  CHECK(root["processors"]["batch"]["max_queue_size"].as<int>() == 2048);  // the file's keys stay
+  CHECK(root["exporters"]["debug"]["verbosity"].as<std::string>() == "detailed");
+  CHECK(root["service"]["pipelines"]["traces"]["exporters"].size() == 2);
+  CHECK(root["exporters"]["debug/extra"].IsNull());
+
+  config::Errors bad;
+  YAML::Node ignored;
+  CHECK_FALSE(config::load_sources(config::Sources{{dir, "/nonexistent/otlpd.yaml"}, {"novalue", "a..b=1", "=x"}},
+                                   &ignored, &bad));
+  REQUIRE(bad.size() == 4);
+  CHECK(bad.list()[0].message == "cannot read config file /nonexistent/otlpd.yaml");
+  CHECK(bad.list()[1].message.find("--set novalue: expected KEY=VALUE") == 0);
+  CHECK(bad.list()[2].message.find("--set a..b=1: expected KEY=VALUE") == 0);
+  CHECK(bad.list()[3].message.find("--set =x: expected KEY=VALUE") == 0);
+}
+
+TEST_CASE("config sources: redaction hides headers and secret-looking keys only", "[config][sources]") {
+  YAML::Node root = YAML::Load(R"(
+exporters:
+  otlp: {endpoint: "backend:4317", headers: {authorization: "Bearer abc", x-tenant: acme}}
+  otlphttp: {endpoint: "https://x", auth_token: t0k3n, tls: {ca_file: /etc/ca.pem}}
+extensions: {oauth: {client_secret: s3cr3t, scopes: [a, b]}}
+)");
+  YAML::Node r = config::redacted(root);
+  CHECK(r["exporters"]["otlp"]["endpoint"].as<std::string>() == "backend:4317");
+  CHECK(r["exporters"]["otlp"]["headers"]["authorization"].as<std::string>() == "[REDACTED]");
+  CHECK(r["exporters"]["otlp"]["headers"]["x-tenant"].as<std::string>() == "[REDACTED]");
+  CHECK(r["exporters"]["otlphttp"]["auth_token"].as<std::string>() == "[REDACTED]");
+  CHECK(r["exporters"]["otlphttp"]["tls"]["ca_file"].as<std::string>() == "/etc/ca.pem");
+  CHECK(r["extensions"]["oauth"]["client_secret"].as<std::string>() == "[REDACTED]");
+  CHECK(r["extensions"]["oauth"]["scopes"].size() == 2);
+  CHECK(root["exporters"]["otlp"]["headers"]["x-tenant"].as<std::string>() == "acme");  // a copy
 }

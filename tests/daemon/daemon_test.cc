@@ -190,6 +190,70 @@ TEST_CASE("otlpd validate accepts the shipped config", "[daemon]") {
   CHECK(r.output == OTLPD_SOURCE_DIR "/config/otlpd.yaml: valid\n");
 }
 
+TEST_CASE("otlpd --help lists every command and option", "[daemon][cli]") {
+  Result r = run_otlpd("--help");
+  CHECK(r.exit_code == 0);
+  for (const char* word : {"--config FILE", "--set KEY=VALUE", "validate", "print-config", "components", "--version"}) {
+    CHECK(r.output.find(word) != std::string::npos);
+  }
+  Result unknown = run_otlpd("--frobnicate");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("otlpd: unknown argument --frobnicate\nusage:") == 0);
+}
+
+TEST_CASE("otlpd components lists every type with a description", "[daemon][cli]") {
+  Result r = run_otlpd("components");
+  CHECK(r.exit_code == 0);
+  for (const char* line :
+       {"receivers:\n  otlp             OTLP traces, metrics and logs over gRPC and HTTP",
+        "processors:\n  batch            groups items", "  memory_limiter   refuses data",
+        "exporters:\n  debug            prints batches", "  file             writes OTLP/JSON",
+        "  otlp             sends OTLP over gRPC", "  otlphttp         sends OTLP over HTTP",
+        "extensions:\n  file_storage     a directory for persistent sending queues"}) {
+    CHECK(r.output.find(line) != std::string::npos);
+  }
+}
+
+TEST_CASE("print-config merges --config files and --set, expands the environment, redacts secrets",
+          "[daemon][cli]") {
+  fs::path dir = temp_dir();
+  write_file(dir / "a.yaml", R"(
+receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:4317}}}}
+processors: {batch: {timeout: 5s, send_batch_size: 100}}
+exporters:
+  otlp: {endpoint: "${env:OTLPD_TEST_BACKEND}", headers: {authorization: "Bearer ${env:OTLPD_TEST_TOKEN}"}}
+service:
+  pipelines: {traces: {receivers: [otlp], processors: [batch], exporters: [otlp]}}
+)");
+  write_file(dir / "b.yaml", "processors: {batch: {send_batch_size: 200}}\n");
+  const std::string files = "--config " + (dir / "a.yaml").string() + " --config " + (dir / "b.yaml").string();
+  // otlpd inherits the test's environment.
+  setenv("OTLPD_TEST_BACKEND", "backend.example:4317", 1);
+  setenv("OTLPD_TEST_TOKEN", "hunter2", 1);
+  struct Unset {
+    ~Unset() {
+      unsetenv("OTLPD_TEST_BACKEND");
+      unsetenv("OTLPD_TEST_TOKEN");
+    }
+  } unset_at_exit;
+  Result env_run = run_otlpd("print-config " + files + " --set processors::batch::timeout=1s");
+  INFO(env_run.output);
+  CHECK(env_run.exit_code == 0);
+  CHECK(env_run.output.find("timeout: 1s") != std::string::npos);
+  CHECK(env_run.output.find("send_batch_size: 200") != std::string::npos);
+  CHECK(env_run.output.find("endpoint: backend.example:4317") != std::string::npos);
+  CHECK(env_run.output.find("authorization: \"[REDACTED]\"") != std::string::npos);
+  CHECK(env_run.output.find("hunter2") == std::string::npos);
+
+  // validate and run take the same sources: the merged config is what runs.
+  Result valid = run_otlpd("validate " + files + " --set processors::batch::send_batch_size=300");
+  CHECK(valid.exit_code == 0);
+  Result invalid = run_otlpd("validate " + files + " --set processors::batch::send_batch_size=many");
+  CHECK(invalid.exit_code == 1);
+  CHECK(invalid.output.find("processors.batch.send_batch_size: invalid value \"many\" (expected an integer)") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("otlpd validate lists every error and exits 1", "[daemon]") {
   fs::path dir = temp_dir();
   write_file(dir / "bad.yaml", R"(
