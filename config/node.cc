@@ -192,6 +192,39 @@ void Node::check_range(std::string_view key, int64_t value, int64_t min, int64_t
 
 Node Node::child(std::string_view key) { return Node(lookup(key), key_path(key), errors_); }
 
+namespace {
+void write_canonical(const YAML::Node& n, std::string& out) {
+  if (!n || n.IsNull()) {
+    out += "~";
+  } else if (n.IsScalar()) {
+    out += YAML::Dump(n);
+  } else if (n.IsSequence()) {
+    out += "[";
+    for (const auto& item : n) {
+      write_canonical(item, out);
+      out += ",";
+    }
+    out += "]";
+  } else {
+    std::map<std::string, YAML::Node> sorted;
+    for (const auto& kv : n) sorted.emplace(kv.first.Scalar(), kv.second);
+    out += "{";
+    for (const auto& [key, value] : sorted) {
+      out += YAML::Dump(YAML::Node(key)) + ":";
+      write_canonical(value, out);
+      out += ",";
+    }
+    out += "}";
+  }
+}
+}  // namespace
+
+std::string Node::fingerprint() const {
+  std::string out;
+  write_canonical(yaml_, out);
+  return out;
+}
+
 std::vector<std::pair<std::string, Node>> Node::entries() {
   std::vector<std::pair<std::string, Node>> out;
   if (is_null()) return out;

@@ -29,6 +29,8 @@ class Node {
   bool is_null() const { return !yaml_ || yaml_.IsNull(); }
   const std::string& path() const { return path_; }
   Errors& errors() const { return *errors_; }
+  // The same content in one canonical text (mapping keys sorted): equal texts, equal configs.
+  std::string fingerprint() const;
 
   // Whether the key is written (even as null); does not mark it known.
   bool has(std::string_view key) const;

@@ -27,8 +27,9 @@ void parse_components(config::Node section, Lookup lookup, const char* kind,
       node.error_here(std::string("unknown ") + kind + " type \"" + id.type + "\"");
       continue;
     }
+    std::string fingerprint = node.fingerprint();
     ComponentConfigPtr config = factory->parse(node);
-    out->emplace(key, ComponentEntry{id, std::move(config)});
+    out->emplace(key, ComponentEntry{id, std::move(config), std::move(fingerprint)});
   }
 }
 
@@ -78,11 +79,31 @@ void parse_pipelines(config::Node section, ServiceConfig* out) {
   }
 }
 
+void parse_health_check(config::Node& node, HealthCheckConfig* out) {
+  node.read("endpoint", out->endpoint);
+  if (out->endpoint.rfind(':') == std::string::npos) node.error("endpoint", "expected host:port");
+  node.read("path", out->path);
+  if (out->path.empty() || out->path[0] != '/') node.error("path", "must start with /");
+  config::Node pipeline = node.child("check_collector_pipeline");
+  pipeline.read("enabled", out->check_exporters);
+  pipeline.read_duration("interval", out->exporter_failure_interval);
+  if (out->exporter_failure_interval.count() <= 0) pipeline.error("interval", "must be positive");
+  pipeline.read("exporter_failure_threshold", out->exporter_failure_threshold);
+  pipeline.check_range("exporter_failure_threshold", out->exporter_failure_threshold, 1, 1000000);
+  pipeline.finish();
+  node.finish();
+}
+
 void parse_extensions(config::Node section, ServiceConfig* out) {
   for (auto& [key, node] : section.entries()) {
     ComponentId id;
-    if (!ComponentId::parse(key, &id) || id.type != "file_storage") {
-      node.error_here("unknown extension type (otlpd has: file_storage)");
+    const bool parsed = ComponentId::parse(key, &id);
+    if (parsed && id.type == "health_check") {
+      parse_health_check(node, &out->health_checks[key]);
+      continue;
+    }
+    if (!parsed || id.type != "file_storage") {
+      node.error_here("unknown extension type (otlpd has: file_storage, health_check)");
       continue;
     }
     FileStorageSettings storage;
@@ -121,10 +142,11 @@ void parse_service(config::Node service, ServiceConfig* out) {
   std::vector<std::string> extensions;
   service.read("extensions", extensions);
   for (size_t i = 0; i < extensions.size(); ++i) {
-    if (!out->file_storages.count(extensions[i])) {
+    if (!out->file_storages.count(extensions[i]) && !out->health_checks.count(extensions[i])) {
       service.error("extensions[" + std::to_string(i) + "]", "extension \"" + extensions[i] + "\" is not configured");
     }
   }
+  out->extensions = extensions;
   service.read_duration("shutdown_timeout", out->shutdown_timeout);
   if (out->shutdown_timeout.count() <= 0) service.error("shutdown_timeout", "must be positive");
 

@@ -21,6 +21,22 @@ namespace otlpd {
 struct ComponentEntry {
   ComponentId id;
   ComponentConfigPtr config;
+  // The component's YAML in canonical form (env expanded): a reload keeps a running component
+  // whose fingerprint did not change.
+  std::string fingerprint;
+};
+
+// An `extensions: health_check[/name]` entry: an HTTP endpoint answering whether otlpd is healthy.
+struct HealthCheckConfig {
+  std::string endpoint = "127.0.0.1:13133";  // host:port; port 0 picks a free one (logged)
+  std::string path = "/";
+  // check_collector_pipeline: unhealthy while an exporter's sends have failed, with no success in
+  // between, for longer than `interval` and at least `exporter_failure_threshold` times.
+  bool check_exporters = true;
+  std::chrono::milliseconds exporter_failure_interval{300000};
+  int64_t exporter_failure_threshold = 5;
+
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct PipelineConfig {
@@ -39,6 +55,10 @@ struct ServiceConfig {
   std::vector<PipelineConfig> pipelines;
   // Keyed by id as written ("file_storage", "file_storage/queues").
   FileStorages file_storages;
+  // Keyed by id as written ("health_check"); only those listed in service.extensions run.
+  std::map<std::string, HealthCheckConfig> health_checks;
+  // service.extensions: the extensions that run, in order.
+  std::vector<std::string> extensions;
   std::string log_level = "info";  // service.telemetry.logs.level: debug, info, warn, error
   // service.telemetry.metrics: where Prometheus text of otlpd's own metrics is served; empty with
   // `level: none` (no endpoint). "host:port"; port 0 picks a free one (logged).

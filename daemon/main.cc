@@ -1,6 +1,7 @@
 // otlpd entry point: command line, logging, signals, and the start/stop sequence.
 //
-//   otlpd --config FILE... [--set K=V]...   run in the foreground until SIGTERM or SIGINT
+//   otlpd --config FILE... [--set K=V]...   run in the foreground until SIGTERM or SIGINT;
+//                                           SIGHUP reloads the configuration
 //   otlpd validate | print-config | components | --version | --help   (see usage())
 #include <csignal>
 #include <cstdlib>
@@ -8,7 +9,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <absl/synchronization/mutex.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -18,21 +18,16 @@
 #include "config/service_config.h"
 #include "config/sources.h"
 #include "daemon/builtins.h"
-#include "daemon/io_pool.h"
-#include "daemon/metrics_server.h"
-#include "daemon/systemd_notify.h"
-#include "pipeline/buffer_pool.h"
-#include "pipeline/graph.h"
-#include "pipeline/telemetry.h"
+#include "daemon/daemon.h"
 
 namespace {
 
 void usage(std::FILE* out) {
   std::fputs(
       "usage: otlpd --config FILE [--config FILE]... [--set KEY=VALUE]...\n"
-      "           run in the foreground until SIGTERM or SIGINT; later files override earlier\n"
-      "           ones, and --set overrides them (KEY as processors::batch::timeout or\n"
-      "           processors.batch.timeout)\n"
+      "           run in the foreground until SIGTERM or SIGINT (SIGHUP: reread the files and\n"
+      "           apply what changed); later files override earlier ones, and --set overrides\n"
+      "           them (KEY as processors::batch::timeout or processors.batch.timeout)\n"
       "       otlpd validate --config FILE... [--set KEY=VALUE]...\n"
       "           check the config: every error with its path; exit 1 when there is any\n"
       "       otlpd print-config --config FILE... [--set KEY=VALUE]...\n"
@@ -142,79 +137,25 @@ int print_components(const otlpd::Registry& registry) {
   section("receivers", registry.receivers());
   section("processors", registry.processors());
   section("exporters", registry.exporters());
-  std::printf("extensions:\n  %-16s %s\n", "file_storage",
-              "a directory for persistent sending queues (sending_queue.storage)");
+  std::printf("extensions:\n");
+  std::printf("  %-16s %s\n", "file_storage", "a directory for persistent sending queues (sending_queue.storage)");
+  std::printf("  %-16s %s\n", "health_check", "an HTTP endpoint answering 200 when otlpd is healthy, 503 when not");
   return 0;
 }
 
-// What this run carried, so an operator can see at a glance whether anything was refused or lost.
-void log_totals(const otlpd::Telemetry& telemetry) {
-  for (const auto& sample : telemetry.snapshot()) {
-    if (sample.value == 0) continue;
-    std::string labels;
-    for (const auto& [k, v] : sample.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
-    spdlog::info("total {}{{{}}} = {}", sample.name, labels, sample.value);
-  }
-}
-
-int run(const otlpd::ServiceConfig& config, const otlpd::Registry& registry, const sigset_t& stop_signals,
-        otlpd::Clock::time_point process_start) {
-  size_t threads = config.worker_threads > 0 ? static_cast<size_t>(config.worker_threads)
-                                             : std::max(1u, std::thread::hardware_concurrency());
-  otlpd::Telemetry telemetry;
-  otlpd::BatchPools pools(telemetry);
-  otlpd::IoPool pool(threads);
-  otlpd::Host host{pool.io(), telemetry, &pools, threads, &config.file_storages};
-  otlpd::Status status;
-  auto graph = otlpd::Graph::build(config, registry, host, &status);
-  if (!graph) {
-    spdlog::critical("cannot build pipelines: {}", status.to_string());
-    return 1;
-  }
-  status = graph->start();
-  if (!status.is_ok()) {
-    spdlog::critical("cannot start: {}", status.message());
-    pool.stop();
-    return 1;
-  }
-  // After the pipelines, so a scrape never sees a half-built graph; a port that is taken is a
-  // start error, as with the Collector.
-  std::unique_ptr<otlpd::MetricsServer> metrics;
-  if (!config.metrics_address.empty()) {
-    metrics = std::make_unique<otlpd::MetricsServer>(pool.io(), config.metrics_address, telemetry, process_start);
-    status = metrics->start();
-    if (!status.is_ok()) {
-      spdlog::critical("cannot serve self-metrics on {} (service.telemetry.metrics.address): {}",
-                       config.metrics_address, status.message());
-      graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
-      pool.stop();
-      return 1;
-    }
-    spdlog::info("self-metrics on {}", metrics->url());
-  }
-  spdlog::info("otlpd {} running {} pipeline(s) on {} I/O thread(s)", OTLPD_VERSION, config.pipelines.size(), threads);
-  const auto notifier = otlpd::SystemdNotifier::from_environment();
-  notifier.notify("READY=1\nSTATUS=running " + std::to_string(config.pipelines.size()) + " pipeline(s)");
-  otlpd::StatusReporter status_reporter(notifier, telemetry);  // watchdog pings go on through the drain
-  status_reporter.start();
-
+// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+int run(const otlpd::config::Sources& sources, std::shared_ptr<const otlpd::ServiceConfig> config,
+        const otlpd::Registry& registry, const sigset_t& signals, otlpd::Clock::time_point process_start) {
+  otlpd::Daemon daemon(sources, registry, process_start);
+  if (!daemon.start(std::move(config))) return 1;
   int signal_number = 0;
   for (;;) {
-    sigwait(&stop_signals, &signal_number);
+    sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
-    // Blocked rather than left to its default action, which would end otlpd.
-    spdlog::warn("received SIGHUP: reloading the configuration is not supported yet; otlpd keeps running");
+    daemon.reload();
   }
-  notifier.notify("STOPPING=1\nSTATUS=draining");
-  spdlog::info("received {}, draining (up to {} ms)", strsignal(signal_number), config.shutdown_timeout.count());
-  graph->shutdown(otlpd::Clock::now() + config.shutdown_timeout);
-  // Served through the drain so its counts can be watched; stopped while the I/O threads still
-  // run, since stop() waits for them.
-  if (metrics) metrics->stop();
-  status_reporter.stop();
-  pool.stop();
-  log_totals(telemetry);
-  spdlog::info("stopped");
+  spdlog::info("received {}", strsignal(signal_number));
+  daemon.stop();
   return 0;
 }
 
@@ -239,8 +180,8 @@ int main(int argc, char** argv) {
     case Command::run: break;
   }
 
-  otlpd::ServiceConfig config;
-  if (!load(args.sources, registry, &config)) return 1;
+  auto config = std::make_shared<otlpd::ServiceConfig>();
+  if (!load(args.sources, registry, config.get())) return 1;
   if (args.command == Command::validate) {
     for (const auto& f : args.sources.files) std::printf("%s: valid\n", f.c_str());
     return 0;
@@ -254,17 +195,17 @@ int main(int argc, char** argv) {
   // Under systemd, journald stamps each line itself: no second timestamp.
   if (std::getenv("JOURNAL_STREAM")) logger->set_pattern("[%l] %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
 
-  // Block the stop signals before any thread starts, so every thread inherits the mask and only
+  // Block the signals before any thread starts, so every thread inherits the mask and only
   // sigwait() in main sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  return run(config, registry, stop_signals, process_start);
+  return run(args.sources, std::move(config), registry, signals, process_start);
 }

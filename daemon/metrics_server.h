@@ -6,30 +6,23 @@
 //    sample the way the Collector names its series (`otlpd_receiver_accepted_items{signal=traces}`
 //    becomes `otlpd_receiver_accepted_spans`); render_prometheus() writes text format 0.0.4;
 //    process_samples() reads RSS, CPU time, uptime and the build; metrics_page() is the whole body.
-//  - MetricsServer: a small HTTP/1.1 server (Boost.Beast, keep-alive, GET and HEAD only, bounded
-//    requests and connections) answering /metrics with metrics_page(), 404 elsewhere, 405 for
-//    other methods.
+//  - MetricsServer: an AdminServer (see admin_server.h: keep-alive, GET and HEAD only, bounded
+//    requests and connections, one strand) answering /metrics with metrics_page(), 404 elsewhere,
+//    405 for other methods.
 //
-// Threads and ownership: the server runs on the caller's io_context, which one or more threads
-// run. All of its state (acceptor, connections) lives on one strand, so it needs no mutex; a
-// scrape is rare and cheap, so serialising scrapes costs nothing. It reads the Telemetry it was
-// given (thread-safe) from that strand; the Telemetry must outlive every handler, i.e. outlive
-// the threads running the io_context. start(), port(), url() and stop() are called from one
-// control thread, never from an I/O thread (stop() waits for the strand).
+// Threads and ownership: as AdminServer's. It reads the Telemetry it was given (thread-safe) from
+// the server's strand; the Telemetry must outlive the threads running the io_context. start(),
+// port(), url() and stop() are called from one control thread, never from an I/O thread.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "daemon/admin_server.h"
 #include "pipeline/component.h"
 #include "pipeline/status.h"
 #include "pipeline/telemetry.h"
-
-namespace boost::asio {
-class io_context;
-}
 
 namespace otlpd {
 
@@ -67,12 +60,9 @@ class MetricsServer {
  public:
   // `address` is "host:port", "[v6]:port" or ":port" (all IPv4 interfaces); a host name is
   // resolved, port 0 picks a free port. `process_start` is what uptime counts from.
+  // Destroying it stops it if the owner did not (while the io_context still runs: it waits for it).
   MetricsServer(boost::asio::io_context& io, std::string address, const Telemetry& telemetry,
                 Clock::time_point process_start = Clock::now());
-  // Stops if the owner did not (call stop() while the io_context still runs: it waits for it).
-  ~MetricsServer();
-  MetricsServer(const MetricsServer&) = delete;
-  MetricsServer& operator=(const MetricsServer&) = delete;
 
   // Resolves, binds and listens, then accepts on the io_context. Returns quickly; an error Status
   // naming the address (e.g. "bind 127.0.0.1:8888: Address already in use") when it fails, having
@@ -85,10 +75,8 @@ class MetricsServer {
   // a couple of seconds, until that happened on the strand. Idempotent.
   void stop();
 
-  class Impl;
-
  private:
-  std::shared_ptr<Impl> impl_;
+  AdminServer server_;
 };
 
 }  // namespace otlpd

@@ -17,6 +17,8 @@ struct FileStorageSettings {
   // (0: whenever the kernel writes them back). A killed process loses nothing either way; this
   // bounds what a power loss can take.
   std::chrono::milliseconds fsync_interval{1000};
+
+  bool operator==(const FileStorageSettings&) const = default;
 };
 
 // Configured file_storage extensions by id as written ("file_storage", "file_storage/queues").

@@ -81,6 +81,8 @@ QueuedExporter::QueuedExporter(ComponentId id, Signal signal, ExporterSettings s
       queue_bytes_(host.telemetry.gauge("otlpd_exporter_queue_bytes", labels_of(id_, signal))),
       queue_size_(host.telemetry.gauge("otlpd_exporter_queue_size", labels_of(id_, signal))),
       queue_capacity_(host.telemetry.gauge("otlpd_exporter_queue_capacity", labels_of(id_, signal))),
+      consecutive_failures_(host.telemetry.gauge("otlpd_exporter_consecutive_failures", labels_of(id_, signal))),
+      failing_since_(host.telemetry.gauge("otlpd_exporter_failing_since_timestamp_seconds", labels_of(id_, signal))),
       persisted_items_(host.telemetry.counter("otlpd_exporter_persisted_items", labels_of(id_, signal))),
       replayed_items_(host.telemetry.counter("otlpd_exporter_replayed_items", labels_of(id_, signal))),
       set_aside_items_(host.telemetry.counter("otlpd_exporter_set_aside_items", labels_of(id_, signal))),
@@ -382,10 +384,16 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
     sent_items_.add(items - rejected);
     rejected_items_.add(rejected);
     for (const RecordRef& record : attempt->records) log_->finish(record);
+    {
+      std::lock_guard lock(mu_);
+      clear_failures_locked();
+    }
     release_slot(*attempt);
     return;
   }
   std::unique_lock lock(mu_);
+  // Once stopping, failures are shutdown's own (retries cancelled), not the backend's.
+  if (!stopping_) note_failure_locked();
   auto wait = std::max(backoff(attempt->retries), status.retry_after());
   const auto& r = settings_.retry;
   const bool within_budget =
@@ -432,6 +440,19 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
     set_aside(*attempt);
   }
   release_slot(*attempt);
+}
+
+void QueuedExporter::clear_failures_locked() {
+  consecutive_failures_.set(0);
+  failing_since_.set(0);
+}
+
+void QueuedExporter::note_failure_locked() {
+  if (consecutive_failures_.value() == 0) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    failing_since_.set(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count()));
+  }
+  consecutive_failures_.add(1);
 }
 
 void QueuedExporter::set_aside(const Attempt& attempt) {
@@ -516,6 +537,8 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   lock.unlock();
   sender_->shutdown();
   if (log_) log_->sync();
+  lock.lock();
+  clear_failures_locked();  // a stopped exporter is not failing
 }
 
 }  // namespace otlpd

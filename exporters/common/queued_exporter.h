@@ -11,7 +11,11 @@
 //   otlpd_exporter_sent_items, otlpd_exporter_send_failed_items, otlpd_exporter_enqueue_failed_items,
 //   otlpd_exporter_rejected_items (a partial success's rejected count: logged, counted, not retried),
 //   otlpd_exporter_retries; gauges otlpd_exporter_queue_items and otlpd_exporter_queue_bytes (held
-//   now, in flight included).
+//   now, in flight included); for the health check (daemon/health.h), gauges
+//   otlpd_exporter_consecutive_failures (failed send attempts, retries included, since the last
+//   success; a partial success is a success) and otlpd_exporter_failing_since_timestamp_seconds
+//   (unix time of the first of them; 0 when not failing). Both go to 0 at the end of shutdown, so
+//   an exporter a reload removed does not keep the service unhealthy.
 // shutdown(deadline) stops taking batches and keeps sending what is queued until the deadline.
 //
 // With `sending_queue.storage` the queue is persistent (see disk_log.h): consume() returns OK only
@@ -99,6 +103,10 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   void launch(Attempts attempts);
   void run_attempt(std::shared_ptr<Attempt> attempt);
   void finish_attempt(const std::shared_ptr<Attempt>& attempt, const Status& status);
+  // Under mu_, so the two failure gauges change together: a send attempt failed; one succeeded
+  // (or the exporter stopped), which ends the failing streak.
+  void note_failure_locked();
+  void clear_failures_locked();
   // An attempt is over (sent, dropped or kept): its consumer slot and held totals go.
   void release_slot(const Attempt& attempt);
   // Persistent queue: a request of several records refused for good goes back to the front of the
@@ -123,6 +131,8 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   Counter& queue_bytes_;
   Counter& queue_size_;      // gauge: queue_size's unit (batches waiting, items or bytes held)
   Counter& queue_capacity_;  // gauge: queue_size
+  Counter& consecutive_failures_;  // gauges, written under mu_
+  Counter& failing_since_;
   Counter& persisted_items_;
   Counter& replayed_items_;
   Counter& set_aside_items_;

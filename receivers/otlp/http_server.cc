@@ -22,6 +22,7 @@
 #include <boost/beast/http.hpp>
 
 #include "google/rpc/status.pb.h"
+#include "net/tcp_listen.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
 #include "otlp/response.h"
@@ -169,23 +170,6 @@ Status decode_body(Encoding enc, BodyFormat format, Signal signal, uint64_t limi
   return Status::ok();
 }
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-  std::string host = ep.address().to_string();
-  if (ep.address().is_v6()) host = "[" + host + "]";
-  return host + ":" + std::to_string(ep.port());
-}
-
-// "host:port", "[v6]:port" or ":port" into its parts; false when the port is not a number.
-bool split_endpoint(const std::string& endpoint, std::string* host, std::string* port) {
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = endpoint.substr(0, colon);
-  *port = endpoint.substr(colon + 1);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
-  if (port->empty() || port->size() > 5 || !std::all_of(port->begin(), port->end(), ::isdigit)) return false;
-  return std::stoi(*port) <= 65535;
-}
-
 bool is_http_syntax_error(const beast::error_code& ec) {
   static const beast::error_code http_error = http::error::bad_method;
   return ec.category() == http_error.category();
@@ -215,7 +199,6 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
  private:
   Status bind_and_listen();
-  bool listen_on(const tcp::endpoint& ep, beast::error_code& ec);
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
   std::optional<Status> call_handler(Signal signal, std::string&& body);
@@ -431,37 +414,11 @@ Status HttpServer::Impl::start() {
 }
 
 Status HttpServer::Impl::bind_and_listen() {
-  std::string host, port;
-  if (!split_endpoint(settings_.endpoint, &host, &port)) {
-    return Status::invalid_argument("endpoint \"" + settings_.endpoint + "\": expected host:port");
-  }
+  Status s = listen_tcp(io_, acceptor_, settings_.endpoint);
+  if (!s.is_ok()) return s;
   beast::error_code ec;
-  tcp::resolver resolver(io_);
-  auto results = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec) return Status::invalid_argument("resolve " + settings_.endpoint + ": " + ec.message());
-  std::string error = "resolve " + settings_.endpoint + ": no address";
-  // IPv4 addresses first (Go's net.Listen prefers them too): "localhost" often resolves to ::1
-  // first, and clients are mostly pointed at 127.0.0.1. The first address that binds wins.
-  std::vector<tcp::endpoint> candidates;
-  for (const auto& entry : results) candidates.push_back(entry.endpoint());
-  std::stable_partition(candidates.begin(), candidates.end(), [](const tcp::endpoint& e) { return e.address().is_v4(); });
-  for (const tcp::endpoint& ep : candidates) {
-    if (listen_on(ep, ec)) {
-      port_ = acceptor_.local_endpoint(ec).port();
-      return Status::ok();
-    }
-    error = "bind " + endpoint_text(ep) + ": " + ec.message();
-    acceptor_.close(ec);
-  }
-  return Status::internal(error);
-}
-
-bool HttpServer::Impl::listen_on(const tcp::endpoint& ep, beast::error_code& ec) {
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);  // restart despite TIME_WAIT
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  return !ec;
+  port_ = acceptor_.local_endpoint(ec).port();
+  return Status::ok();
 }
 
 void HttpServer::Impl::do_accept() {

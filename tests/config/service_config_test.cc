@@ -214,15 +214,83 @@ TEST_CASE("malformed environment references and YAML are errors", "[config]") {
   Loaded no_service = load("receivers: {otlp: {protocols: {grpc: }}}\n");
   CHECK(has_error(no_service.errors, "service", "required"));
   Loaded extension = load(R"(
-extensions: {health_check: }
+extensions: {zpages: }
+receivers: {otlp: {protocols: {grpc: }}}
+exporters: {debug: }
+service:
+  extensions: [zpages]
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+)");
+  CHECK(has_error(extension.errors, "extensions.zpages", "unknown extension type (otlpd has: file_storage, health_check)"));
+  CHECK(has_error(extension.errors, "service.extensions[0]", "extension \"zpages\" is not configured"));
+}
+
+TEST_CASE("health_check extensions: defaults, Collector keys, errors; only listed ones run", "[config]") {
+  Loaded ok = load(R"(
+extensions:
+  health_check:
+  health_check/custom:
+    endpoint: 0.0.0.0:13134
+    path: /health/status
+    check_collector_pipeline: {enabled: false, interval: 30s, exporter_failure_threshold: 2}
+receivers: {otlp: {protocols: {grpc: }}}
+exporters: {debug: }
+service:
+  extensions: [health_check/custom]
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+)");
+  INFO(ok.errors.to_string());
+  REQUIRE(ok.ok);
+  REQUIRE(ok.config.health_checks.size() == 2);
+  const HealthCheckConfig& d = ok.config.health_checks.at("health_check");
+  CHECK(d.endpoint == "127.0.0.1:13133");
+  CHECK(d.path == "/");
+  CHECK(d.check_exporters);
+  CHECK(d.exporter_failure_interval == std::chrono::minutes(5));
+  CHECK(d.exporter_failure_threshold == 5);
+  const HealthCheckConfig& c = ok.config.health_checks.at("health_check/custom");
+  CHECK(c.endpoint == "0.0.0.0:13134");
+  CHECK(c.path == "/health/status");
+  CHECK_FALSE(c.check_exporters);
+  CHECK(c.exporter_failure_interval == std::chrono::seconds(30));
+  CHECK(c.exporter_failure_threshold == 2);
+  CHECK(ok.config.extensions == std::vector<std::string>{"health_check/custom"});
+
+  Loaded bad = load(R"(
+extensions:
+  health_check:
+    endpoint: nowhere
+    path: health
+    port: 1
+    check_collector_pipeline: {interval: 0s, exporter_failure_threshold: 0}
 receivers: {otlp: {protocols: {grpc: }}}
 exporters: {debug: }
 service:
   extensions: [health_check]
   pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
 )");
-  CHECK(has_error(extension.errors, "extensions.health_check", "unknown extension type"));
-  CHECK(has_error(extension.errors, "service.extensions[0]", "extension \"health_check\" is not configured"));
+  CHECK(bad.errors.size() == 5);
+  CHECK(has_error(bad.errors, "extensions.health_check.endpoint", "expected host:port"));
+  CHECK(has_error(bad.errors, "extensions.health_check.path", "must start with /"));
+  CHECK(has_error(bad.errors, "extensions.health_check.port", "unknown key"));
+  CHECK(has_error(bad.errors, "extensions.health_check.check_collector_pipeline.interval", "must be positive"));
+  CHECK(has_error(bad.errors, "extensions.health_check.check_collector_pipeline.exporter_failure_threshold",
+                  "must be between 1 and 1000000, got 0"));
+}
+
+TEST_CASE("a component's fingerprint ignores key order and changes with any value", "[config]") {
+  auto fingerprint = [](const char* exporter) {
+    Loaded l = load(std::string("receivers: {otlp: {protocols: {grpc: }}}\nexporters:\n  otlp: ") + exporter +
+                    "\nservice: {pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}}\n");
+    INFO(l.errors.to_string());
+    REQUIRE(l.ok);
+    return l.config.exporters.at("otlp").fingerprint;
+  };
+  const std::string a = fingerprint("{endpoint: \"b:4317\", timeout: 5s, headers: {x: \"1\"}}");
+  CHECK(a == fingerprint("{headers: {x: \"1\"}, timeout: 5s, endpoint: \"b:4317\"}"));
+  CHECK(a != fingerprint("{endpoint: \"b:4317\", timeout: 6s, headers: {x: \"1\"}}"));
+  CHECK(a != fingerprint("{endpoint: \"b:4317\", timeout: 5s, headers: {x: \"2\"}}"));
+  CHECK(a != fingerprint("{endpoint: \"b:4317\", timeout: 5s}"));
 }
 
 TEST_CASE("file_storage extensions, shutdown_timeout and self-metrics settings are read", "[config]") {

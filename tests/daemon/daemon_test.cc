@@ -209,7 +209,8 @@ TEST_CASE("otlpd components lists every type with a description", "[daemon][cli]
         "processors:\n  batch            groups items", "  memory_limiter   refuses data",
         "exporters:\n  debug            prints batches", "  file             writes OTLP/JSON",
         "  otlp             sends OTLP over gRPC", "  otlphttp         sends OTLP over HTTP",
-        "extensions:\n  file_storage     a directory for persistent sending queues"}) {
+        "extensions:\n  file_storage     a directory for persistent sending queues",
+        "  health_check     an HTTP endpoint answering 200 when otlpd is healthy"}) {
     CHECK(r.output.find(line) != std::string::npos);
   }
 }
@@ -473,7 +474,7 @@ bool wait_until_logged(const fs::path& log, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("otlpd tells systemd READY, WATCHDOG, STATUS and STOPPING, and survives SIGHUP", "[daemon][systemd]") {
+TEST_CASE("otlpd tells systemd READY, WATCHDOG, STATUS, RELOADING and STOPPING", "[daemon][systemd]") {
   fs::path dir = temp_dir();
   const uint16_t port = free_port();
   write_file(dir / "otlpd.yaml", "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) +
@@ -497,9 +498,16 @@ TEST_CASE("otlpd tells systemd READY, WATCHDOG, STATUS and STOPPING, and survive
     const std::string& status = seen.back();
     CHECK(status.find(" items/s; sending queues 0/1000") != std::string::npos);
 
+    // A reload: RELOADING=1 (with the time systemd matches it by), then READY=1 again.
+    seen.clear();
     kill(daemon.pid(), SIGHUP);
-    REQUIRE(wait_until_logged(dir / "otlpd.log", "received SIGHUP"));
-    CHECK(export_spans(port, "after-hup", 3));  // still running
+    REQUIRE(systemd.wait_for("READY=1", std::chrono::seconds(10), &seen));
+    auto reloading = std::find_if(seen.begin(), seen.end(), [](const std::string& m) {
+      return m.rfind("RELOADING=1\nMONOTONIC_USEC=", 0) == 0 && m.find("\nSTATUS=reloading the configuration") != std::string::npos;
+    });
+    CHECK(reloading != seen.end());
+    CHECK(seen.back() == "READY=1\nSTATUS=running 1 pipeline(s)");
+    CHECK(export_spans(port, "after-hup", 3));  // the same receiver, still listening
 
     seen.clear();
     kill(daemon.pid(), SIGTERM);

@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include "daemon/metrics_server.h"
+#include "support/http_client.h"
 #include "support/test_support.h"
 
 namespace {
@@ -21,6 +22,7 @@ namespace {
 using otlpd::MetricsServer;
 using otlpd::PromSample;
 using otlpd::Telemetry;
+using Client = otlpd::test::HttpClient;
 using Kind = Telemetry::Kind;
 using namespace std::chrono_literals;
 namespace net = boost::asio;
@@ -56,68 +58,6 @@ std::optional<double> value_of(const std::string& text, const std::string& name)
   }
   return std::nullopt;
 }
-
-// A blocking HTTP/1.1 client on one connection; every operation is bounded by a deadline.
-class Client {
- public:
-  explicit Client(const tcp::endpoint& server) : stream_(io_) {
-    stream_.expires_after(5s);
-    beast::error_code ec;
-    stream_.async_connect(server, [&](beast::error_code e) { ec = e; });
-    drive();
-    REQUIRE_FALSE(ec);
-  }
-  explicit Client(uint16_t port) : Client(tcp::endpoint(net::ip::make_address("127.0.0.1"), port)) {}
-
-  struct Reply {
-    beast::error_code error;
-    http::response<http::string_body> response;
-    unsigned status() const { return response.result_int(); }
-    std::string header(http::field f) const { return std::string(response[f]); }
-  };
-
-  Reply send(http::request<http::string_body> req) {
-    req.set(http::field::host, "127.0.0.1");
-    req.prepare_payload();
-    Reply reply;
-    stream_.expires_after(5s);
-    http::async_write(stream_, req, [&](beast::error_code ec, size_t) { reply.error = ec; });
-    drive();
-    if (reply.error) return reply;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(16 << 20);
-    parser.skip(req.method() == http::verb::head);  // a HEAD answer has a Content-Length but no body
-    stream_.expires_after(5s);
-    http::async_read(stream_, buffer_, parser, [&](beast::error_code ec, size_t) { reply.error = ec; });
-    drive();
-    if (!reply.error) reply.response = parser.release();
-    return reply;
-  }
-
-  Reply request(http::verb method, const std::string& target) {
-    return send(http::request<http::string_body>(method, target, 11));
-  }
-
-  // True when the server closes the connection (end of stream) within the deadline.
-  bool closed_by_server() {
-    beast::error_code result;
-    char byte;
-    stream_.expires_after(5s);
-    stream_.async_read_some(net::buffer(&byte, 1), [&](beast::error_code ec, size_t) { result = ec; });
-    drive();
-    return result == net::error::eof || result == net::error::connection_reset;
-  }
-
- private:
-  void drive() {
-    io_.restart();
-    io_.run();
-  }
-
-  net::io_context io_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-};
 
 }  // namespace
 

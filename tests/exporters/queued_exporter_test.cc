@@ -695,6 +695,55 @@ TEST_CASE_METHOD(ExporterFixture, "queued exporter: a partial success is counted
   CHECK(retries() == 0);
 }
 
+TEST_CASE_METHOD(ExporterFixture, "queued exporter: failure gauges count failed attempts until a success or shutdown",
+                 "[exporter][retry]") {
+  auto unix_now = [] {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  };
+  auto consecutive = [&] { return counter("otlpd_exporter_consecutive_failures"); };
+  auto since = [&] { return counter("otlpd_exporter_failing_since_timestamp_seconds"); };
+  create(fast_settings());
+  CHECK(consecutive() == 0);
+  CHECK(since() == 0);
+
+  // Held sends: each attempt's outcome is released, and the gauges read, one at a time.
+  sender->set_hold(true);
+  sender->set_script({Status::unavailable("down", 0ms), Status::unavailable("down", 0ms),
+                      Status::unavailable("down", 0ms), Status::partial(1, "1 span had no name")});
+  const uint64_t before = unix_now();
+  REQUIRE(exporter->consume(spans(7)).is_ok());
+  uint64_t first_failure = 0;
+  for (size_t n = 1; n <= 3; ++n) {
+    REQUIRE(wait_until([&] { return sender->held_count() == 1 && sender->attempt_count() == n; }));
+    REQUIRE(sender->release_one());
+    CHECK(consecutive() == n);  // counted before release_one returns
+    if (n == 1) first_failure = since();
+    CHECK(since() == first_failure);  // the first failure's time, kept through the retries
+  }
+  CHECK(first_failure >= before);
+  CHECK(first_failure <= unix_now());
+
+  // The retry's partial success is a success.
+  REQUIRE(wait_until([&] { return sender->held_count() == 1 && sender->attempt_count() == 4; }));
+  REQUIRE(sender->release_one());
+  REQUIRE(idle());
+  CHECK(consecutive() == 0);
+  CHECK(since() == 0);
+  CHECK(sent() == 6);
+
+  // A failure, then shutdown: a stopped exporter is not failing.
+  sender->set_hold(false);
+  sender->set_script({Status::invalid_argument("rejected")});
+  REQUIRE(exporter->consume(spans(2)).is_ok());
+  REQUIRE(idle());
+  CHECK(consecutive() == 1);
+  CHECK(since() >= first_failure);
+  exporter->shutdown(Clock::now() + 1s);
+  CHECK(consecutive() == 0);
+  CHECK(since() == 0);
+}
+
 TEST_CASE_METHOD(ExporterFixture, "queued exporter: block_on_overflow waits for room, up to the timeout",
                  "[exporter][queue]") {
   auto settings = fast_settings();

@@ -358,6 +358,7 @@ class Otlpd {
 
   pid_t pid() const { return process_->pid(); }
   std::string log() const { return read_file(log_path_); }
+  void signal(int sig) { process_->signal(sig); }
 
   // Peak RSS in KiB, read now if otlpd is running (VmHWM only grows), else the last one read.
   uint64_t peak_rss_kib() {

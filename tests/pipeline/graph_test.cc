@@ -30,9 +30,10 @@ struct Probe {
 
 class CaptureReceiver : public Receiver {
  public:
-  CaptureReceiver(Probe& probe, std::string id) : probe_(probe), id_(std::move(id)) {}
+  CaptureReceiver(Probe& probe, std::string id, bool fail) : probe_(probe), id_(std::move(id)), fail_(fail) {}
   Status start() override {
     std::lock_guard lock(probe_.mu);
+    if (fail_) return Status::internal("cannot listen");
     probe_.events.push_back("start receiver " + id_);
     return Status::ok();
   }
@@ -44,22 +45,27 @@ class CaptureReceiver : public Receiver {
  private:
   Probe& probe_;
   std::string id_;
+  bool fail_;
 };
 
-struct EmptyConfig : ComponentConfig {};
+struct CaptureConfig : ComponentConfig {
+  bool fail = false;  // start() fails
+};
 
 class CaptureReceiverFactory : public ReceiverFactory {
  public:
   explicit CaptureReceiverFactory(Probe& probe) : probe_(probe) {}
   std::string_view type() const override { return "capture"; }
   ComponentConfigPtr parse(config::Node& node) const override {
+    auto c = std::make_unique<CaptureConfig>();
+    node.read("fail", c->fail);
     node.finish();
-    return std::make_unique<EmptyConfig>();
+    return c;
   }
-  ReceiverPtr create(const ComponentId& id, const ComponentConfig&, ReceiverConsumers next, Host&) const override {
+  ReceiverPtr create(const ComponentId& id, const ComponentConfig& config, ReceiverConsumers next, Host&) const override {
     std::lock_guard lock(probe_.mu);
-    probe_.consumers = next;
-    return std::make_unique<CaptureReceiver>(probe_, id.str());
+    if (id.name.empty()) probe_.consumers = next;
+    return std::make_unique<CaptureReceiver>(probe_, id.str(), static_cast<const CaptureConfig&>(config).fail);
   }
 
  private:
@@ -147,7 +153,7 @@ struct GraphFixture {
     registry.add(std::make_unique<ProbeExporterFactory>(probe, "record", false));
     registry.add(std::make_unique<ProbeExporterFactory>(probe, "stuck", true));
     config::Errors errors;
-    REQUIRE(parse_service_config(kConfig, registry, &config, &errors));
+    REQUIRE(parse_service_config(kConfig, registry, config.get(), &errors));
     Status error;
     graph = Graph::build(config, registry, host, &error);
     REQUIRE(graph);
@@ -169,7 +175,7 @@ struct GraphFixture {
   Telemetry telemetry;
   Host host{threads.io(), telemetry};
   Registry registry;
-  ServiceConfig config;
+  std::shared_ptr<ServiceConfig> config = std::make_shared<ServiceConfig>();
   std::unique_ptr<Graph> graph;
 };
 
@@ -212,4 +218,114 @@ TEST_CASE("start order is exporters first; shutdown stops receivers first", "[gr
   f.graph->shutdown(Clock::now() + 2s);
   std::lock_guard lock(f.probe.mu);
   CHECK(f.probe.events == std::vector<std::string>{"start receiver capture", "stop receiver capture"});
+}
+
+namespace {
+
+// kConfig with each (from, to) replacement applied to its text, parsed.
+std::shared_ptr<const ServiceConfig> edited_config(GraphFixture& f,
+                                                   const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::string text = kConfig;
+  for (const auto& [from, to] : edits) {
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+  }
+  auto config = std::make_shared<ServiceConfig>();
+  config::Errors errors;
+  INFO(text);
+  REQUIRE(parse_service_config(text, f.registry, config.get(), &errors));
+  return config;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+TEST_CASE("a reload adding an exporter keeps every running component and rewires the pipeline", "[graph][reload]") {
+  GraphFixture f;
+  ReceiverConsumers running = f.probe.consumers;  // what the receiver was given at start
+  auto next = edited_config(f, {{"  record/second:\n", "  record/third:\n  record/second:\n"},
+                                {"      exporters: [record, stuck]", "      exporters: [record, stuck, record/third]"}});
+  Graph::Changes changes;
+  REQUIRE(f.graph->reload(next, Clock::now() + 2s, &changes).is_ok());
+  CHECK(changes.started == std::vector<std::string>{"exporter record/third (traces)"});
+  CHECK(changes.stopped.empty());
+  CHECK(contains(changes.kept, "receiver capture"));
+  CHECK(contains(changes.kept, "exporter stuck (traces)"));
+  CHECK(contains(changes.kept, "processor batch (pipeline traces/second)"));
+  {
+    std::lock_guard lock(f.probe.mu);
+    CHECK(f.probe.events == std::vector<std::string>{"start receiver capture"});  // never restarted
+  }
+  // The receiver's consumer, unchanged, now also reaches the new exporter.
+  REQUIRE(running.traces->consume(make_traces_request(1, 1, 4, 100).batch()).is_ok());
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/third/traces") == 1; }));
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/traces") == 1; }));
+  std::lock_guard lock(f.probe.mu);
+  CHECK(span_ids_in(f.probe.sent["record/third/traces"][0]->payload) == iota_ids(100, 4));
+}
+
+TEST_CASE("a reload changing a batch size replaces the stage, and the old stage delivers what it held",
+          "[graph][reload]") {
+  GraphFixture f;
+  ReceiverConsumers running = f.probe.consumers;
+  // 7 spans wait in traces/second's batch stage (schedule_delay 1h, batches of 10).
+  REQUIRE(running.traces->consume(make_traces_request(1, 1, 7, 1).batch()).is_ok());
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/traces") == 1; }));
+  CHECK(f.probe.sent_count("record/second/traces") == 0);
+
+  Graph::Changes changes;
+  auto next = edited_config(f, {{"max_export_batch_size: 10", "max_export_batch_size: 3"}});
+  REQUIRE(f.graph->reload(next, Clock::now() + 2s, &changes).is_ok());
+  CHECK(changes.started == std::vector<std::string>{"processor batch (pipeline traces/second)"});
+  CHECK(changes.stopped == std::vector<std::string>{"processor batch (pipeline traces/second)"});
+  // The old stage drained into the exporter it had: the 7 spans arrive.
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/second/traces") == 1; }));
+  // New data goes through the new stage: 6 spans leave as two batches of 3.
+  REQUIRE(running.traces->consume(make_traces_request(1, 1, 6, 50).batch()).is_ok());
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/second/traces") == 3; }));
+  std::lock_guard lock(f.probe.mu);
+  CHECK(span_ids_in(f.probe.sent["record/second/traces"][0]->payload) == iota_ids(1, 7));
+  CHECK(span_ids_in(f.probe.sent["record/second/traces"][1]->payload) == iota_ids(50, 3));
+  CHECK(span_ids_in(f.probe.sent["record/second/traces"][2]->payload) == iota_ids(53, 3));
+}
+
+TEST_CASE("a reload that cannot start is undone and the running config goes on", "[graph][reload]") {
+  GraphFixture f;
+  ReceiverConsumers running = f.probe.consumers;
+  auto next = edited_config(f, {{"  capture:\n", "  capture:\n  capture/bad: {fail: true}\n"},
+                                {"    logs:\n", "    metrics:\n      receivers: [capture/bad]\n      exporters: [record]\n    logs:\n"}});
+  Graph::Changes changes;
+  Status s = f.graph->reload(next, Clock::now() + 2s, &changes);
+  CHECK(s.message() == "receiver capture/bad: cannot listen");
+  CHECK(changes.started.empty());
+  // The running graph is untouched: same receiver consumer, same exporters.
+  REQUIRE(running.traces->consume(make_traces_request(1, 1, 2, 1).batch()).is_ok());
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/traces") == 1; }));
+  std::lock_guard lock(f.probe.mu);
+  CHECK(f.probe.events == std::vector<std::string>{"start receiver capture"});
+}
+
+TEST_CASE("a reload removing a pipeline stops its components and nothing else", "[graph][reload]") {
+  GraphFixture f;
+  auto next = edited_config(f, {{"    logs:\n      receivers: [capture]\n      exporters: [record]\n", ""}});
+  Graph::Changes changes;
+  REQUIRE(f.graph->reload(next, Clock::now() + 2s, &changes).is_ok());
+  // The receiver fed logs too: it serves other signals now, so it is replaced.
+  CHECK(changes.started == std::vector<std::string>{"receiver capture"});
+  std::vector<std::string> stopped = changes.stopped;
+  std::sort(stopped.begin(), stopped.end());
+  CHECK(stopped == std::vector<std::string>{"exporter record (logs)", "receiver capture"});
+  REQUIRE(wait_until([&] {
+    std::lock_guard lock(f.probe.mu);
+    return f.probe.events.size() == 3;
+  }));
+  std::lock_guard lock(f.probe.mu);
+  CHECK(f.probe.events ==
+        std::vector<std::string>{"start receiver capture", "start receiver capture", "stop receiver capture"});
+  CHECK_FALSE(f.probe.consumers.logs);
+  CHECK(f.probe.consumers.traces);
 }
