@@ -521,3 +521,72 @@ TEST_CASE("otlpd tells systemd READY, WATCHDOG, STATUS, RELOADING and STOPPING",
         std::string::npos);
   fs::remove_all(dir);
 }
+
+namespace {
+
+// The health endpoint's answer, polled until `predicate` holds (or 10 s passed); the last answer.
+template <typename Predicate>
+std::string poll_health(uint16_t port, Predicate predicate) {
+  std::string page;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    page = http_get(port, "/");
+    if (predicate(page)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
+  }
+  return page;
+}
+
+}  // namespace
+
+TEST_CASE("the health_check extension: 200 while running, 503 while an exporter keeps failing and while draining",
+          "[daemon][health]") {
+  fs::path dir = temp_dir();
+  const uint16_t port = free_port();
+  const uint16_t nobody = free_port();  // the exporter's backend: nothing listens there
+  write_file(dir / "otlpd.yaml",
+             "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(port) + "}}}}\n"
+             "exporters:\n"
+             "  otlp:\n"
+             "    endpoint: 127.0.0.1:" + std::to_string(nobody) + "\n"
+             "    tls: {insecure: true}\n"
+             "    retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}\n"
+             "extensions:\n"
+             "  health_check:\n"
+             "    endpoint: 127.0.0.1:0\n"
+             "    check_collector_pipeline: {interval: 1s, exporter_failure_threshold: 3}\n"
+             "service:\n"
+             "  extensions: [health_check]\n"
+             "  shutdown_timeout: 3s\n"
+             "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+             "  pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}\n");
+  Daemon daemon(dir / "otlpd.yaml", dir / "otlpd.log");
+  const std::string log = wait_for_log(dir / "otlpd.log", " running ", std::chrono::seconds(10));
+  INFO(read_file(dir / "otlpd.log"));
+  const std::string prefix = "health check on http://127.0.0.1:";
+  const size_t at = log.find(prefix);
+  REQUIRE(at != std::string::npos);
+  const auto health_port = static_cast<uint16_t>(std::stoi(log.substr(at + prefix.size())));
+
+  std::string page = http_get(health_port, "/");
+  CHECK(page.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(page.find("\r\nContent-Type: application/json\r\n") != std::string::npos);
+  CHECK(page.find("{\"status\":\"running\",\"healthy\":true,") != std::string::npos);
+  CHECK(page.find("\"failing_exporters\":[]}") != std::string::npos);
+
+  // Accepted into the sending queue; every send fails (connection refused) and is retried.
+  REQUIRE(export_spans(port, "unsent", 3));
+  page = poll_health(health_port, [](const std::string& p) { return p.rfind("HTTP/1.1 503 ", 0) == 0; });
+  INFO(page);
+  CHECK(page.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(page.find("{\"status\":\"exporter failing\",\"healthy\":false,") != std::string::npos);
+  CHECK(page.find("\"failing_exporters\":[\"otlp (traces)\"]}") != std::string::npos);
+
+  // Draining the queue it cannot send: "stopping" until shutdown_timeout ends it.
+  kill(daemon.pid(), SIGTERM);
+  page = poll_health(health_port, [](const std::string& p) { return p.find("\"status\":\"stopping\"") != std::string::npos; });
+  CHECK(page.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(page.find("{\"status\":\"stopping\",\"healthy\":false,") != std::string::npos);
+  CHECK(daemon.wait_exit(std::chrono::seconds(15)) == 0);
+  fs::remove_all(dir);
+}
