@@ -8,6 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libspdlog-dev catch2 nlohmann-json3-dev
   libzstd-dev zlib1g-dev libssl-dev
+  # The .deb (packaging/) and its test: dpkg-shlibdeps and file for Depends, lintian, systemd-analyze.
+  dpkg-dev file lintian systemd
 )
 # The end-to-end tests drive otlpd with the OpenTelemetry JavaScript SDK.
 if [ "${1:-}" = "--with-node" ] && ! command -v node >/dev/null 2>&1; then
