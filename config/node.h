@@ -86,6 +86,7 @@ void Node::read_enum(std::string_view key, E& out, std::initializer_list<std::pa
       out = value;
       return;
     }
+    if (name.empty()) continue;  // an accepted spelling of a default, not worth listing
     if (!allowed.empty()) allowed += ", ";
     allowed += name;
   }

@@ -119,15 +119,18 @@ void parse_extensions(config::Node section, ServiceConfig* out) {
 
 // An exporter's `sending_queue.storage` is either a file_storage extension id or a directory; an
 // id must name a configured extension. (The exporter factories read the value; only the whole
-// config knows which extensions exist.)
-void check_storage_references(const YAML::Node& exporters, const ServiceConfig& config, config::Errors* errors) {
+// config knows which extensions exist.) Records on each exporter's entry which one it names.
+void check_storage_references(const YAML::Node& exporters, ServiceConfig& config, config::Errors* errors) {
   if (!exporters || !exporters.IsMap()) return;
   for (const auto& entry : exporters) {
     const YAML::Node& exporter = entry.second;
     if (!exporter.IsMap() || !exporter["sending_queue"] || !exporter["sending_queue"].IsMap()) continue;
     const YAML::Node storage = exporter["sending_queue"]["storage"];
     if (!storage || !storage.IsScalar()) continue;
-    if (is_storage_extension_id(storage.Scalar()) && !config.file_storages.count(storage.Scalar())) {
+    if (!is_storage_extension_id(storage.Scalar())) continue;
+    auto entry_it = config.exporters.find(entry.first.as<std::string>());
+    if (entry_it != config.exporters.end()) entry_it->second.storage_extension = storage.Scalar();
+    if (!config.file_storages.count(storage.Scalar())) {
       errors->add("exporters." + entry.first.as<std::string>() + ".sending_queue.storage",
                   "extension \"" + storage.Scalar() + "\" is not configured under extensions");
     }

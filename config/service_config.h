@@ -24,6 +24,8 @@ struct ComponentEntry {
   // The component's YAML in canonical form (env expanded): a reload keeps a running component
   // whose fingerprint did not change.
   std::string fingerprint;
+  // Exporters: the file_storage extension its sending_queue.storage names; empty when none.
+  std::string storage_extension;
 };
 
 // An `extensions: health_check[/name]` entry: an HTTP endpoint answering whether otlpd is healthy.

@@ -38,6 +38,36 @@ std::string monotonic_usec() {
   return std::to_string(static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000);
 }
 
+// The port of a "host:port" address.
+std::string port_of(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? "" : address.substr(colon + 1);
+}
+
+// Starts the server `make` returns, listening on `address`. When it cannot start while
+// `in_the_way` (a server it replaces, listening on `old_address`) holds the same port, that one is
+// stopped (and reset) first and the start tried again: a short gap for that endpoint. Null, and
+// logged, when it cannot start.
+template <typename Server, typename Make>
+std::unique_ptr<Server> start_server(Make make, const std::string& address, std::unique_ptr<Server>& in_the_way,
+                                     const std::string& old_address, const std::string& what,
+                                     const std::string& config_key) {
+  std::unique_ptr<Server> server = make();
+  Status s = server->start();
+  if (!s.is_ok() && in_the_way && port_of(address) != "0" && port_of(address) == port_of(old_address)) {
+    in_the_way->stop();
+    in_the_way.reset();
+    server = make();
+    s = server->start();
+  }
+  if (!s.is_ok()) {
+    spdlog::critical("cannot serve {} on {}{}: {}", what, address, config_key, s.message());
+    return nullptr;
+  }
+  spdlog::info("{} on {}", what, server->url());
+  return server;
+}
+
 // What the run carried, so an operator can see at a glance whether anything was refused or lost.
 void log_totals(const Telemetry& telemetry) {
   for (const auto& sample : telemetry.snapshot()) {
@@ -71,7 +101,7 @@ bool Daemon::start(std::shared_ptr<const ServiceConfig> config) {
   running_ = true;
   // The health endpoints first, so a probe sees "starting" (503) rather than nothing.
   health_.set_phase(HealthPhase::starting);
-  if (!start_endpoints(*config_, nullptr)) {
+  if (!start_endpoints(*config_)) {
     stop();
     return false;
   }
@@ -97,41 +127,53 @@ bool Daemon::start(std::shared_ptr<const ServiceConfig> config) {
   return true;
 }
 
-bool Daemon::start_endpoints(const ServiceConfig& next, const ServiceConfig* running) {
+bool Daemon::start_endpoints(const ServiceConfig& next) {
   bool ok = true;
   // Self-metrics: a taken port is an error, as with the Collector.
-  if (!running || next.metrics_address != running->metrics_address) {
-    if (metrics_) metrics_->stop();
-    metrics_.reset();
+  if (next.metrics_address != metrics_address_ || (!metrics_ && !next.metrics_address.empty())) {
+    std::unique_ptr<MetricsServer> fresh;
     if (!next.metrics_address.empty()) {
-      auto metrics = std::make_unique<MetricsServer>(io_->io(), next.metrics_address, telemetry_, process_start_);
-      Status s = metrics->start();
-      if (s.is_ok()) {
-        spdlog::info("self-metrics on {}", metrics->url());
-        metrics_ = std::move(metrics);
-      } else {
-        spdlog::critical("cannot serve self-metrics on {} (service.telemetry.metrics.address): {}",
-                         next.metrics_address, s.message());
-        ok = false;
-      }
+      fresh = start_server<MetricsServer>(
+          [&] { return std::make_unique<MetricsServer>(io_->io(), next.metrics_address, telemetry_, process_start_); },
+          next.metrics_address, metrics_, metrics_address_, "self-metrics",
+          " (service.telemetry.metrics.address)");
+      ok = fresh != nullptr;
+    }
+    if (ok) {
+      if (metrics_) metrics_->stop();
+      metrics_ = std::move(fresh);
+      metrics_address_ = next.metrics_address;
     }
   }
-  const auto wanted = enabled_health_checks(next);
-  if (!running || wanted != enabled_health_checks(*running)) {
-    // All stopped before the new ones start: they may well want the same ports.
-    for (auto& server : health_servers_) server->stop();
-    health_servers_.clear();
-    for (const auto& check : wanted) {
-      auto server = std::make_unique<HealthServer>(io_->io(), check, health_, telemetry_, process_start_);
-      Status s = server->start();
-      if (s.is_ok()) {
-        spdlog::info("health check on {}", server->url());
-        health_servers_.push_back(std::move(server));
-      } else {
-        spdlog::critical("cannot serve the health check on {}: {}", check.endpoint, s.message());
-        ok = false;
-      }
+
+  // Health checks: those whose config is unchanged keep running; new ones start before the ones
+  // they replace stop, unless one of those holds the port.
+  std::vector<HealthEndpoint> previous = std::move(health_servers_);
+  health_servers_.clear();
+  for (const auto& check : enabled_health_checks(next)) {
+    auto same = std::find_if(previous.begin(), previous.end(),
+                             [&](const HealthEndpoint& e) { return e.server && e.config == check; });
+    if (same != previous.end()) {
+      health_servers_.push_back(std::move(*same));
+      continue;
     }
+    auto same_port = std::find_if(previous.begin(), previous.end(), [&](const HealthEndpoint& e) {
+      return e.server && port_of(e.config.endpoint) == port_of(check.endpoint);
+    });
+    std::unique_ptr<HealthServer> none;
+    std::unique_ptr<HealthServer>& in_the_way = same_port != previous.end() ? same_port->server : none;
+    auto server = start_server<HealthServer>(
+        [&] { return std::make_unique<HealthServer>(io_->io(), check, health_, telemetry_, process_start_); },
+        check.endpoint, in_the_way, same_port != previous.end() ? same_port->config.endpoint : "", "health check",
+        "");
+    if (server) {
+      health_servers_.push_back({check, std::move(server)});
+    } else {
+      ok = false;
+    }
+  }
+  for (auto& e : previous) {
+    if (e.server) e.server->stop();
   }
   return ok;
 }
@@ -172,7 +214,7 @@ bool Daemon::reload() {
                    changes.started.size(), changes.stopped.size());
       apply_log_level(*next);
       // A failure is logged; the pipelines run the new config regardless.
-      if (!start_endpoints(*next, config_.get())) note = " (an endpoint of the new configuration cannot start)";
+      if (!start_endpoints(*next)) note = " (an endpoint of the new configuration cannot start)";
       config_ = std::move(next);
       reloaded = true;
     }
@@ -194,7 +236,7 @@ void Daemon::stop() {
   // Served through the drain so it can be watched; stopped while the I/O threads still run,
   // since stop() waits for them.
   if (metrics_) metrics_->stop();
-  for (auto& server : health_servers_) server->stop();
+  for (auto& e : health_servers_) e.server->stop();
   if (status_reporter_) status_reporter_->stop();
   io_->stop();
   if (graph_) {

@@ -49,9 +49,9 @@ class Daemon {
   const Telemetry& telemetry() const { return telemetry_; }
 
  private:
-  // Starts the endpoints `next` asks for that differ from those of `running` (null: none run
-  // yet), stopping the ones they replace; false (logged) when one cannot start.
-  bool start_endpoints(const ServiceConfig& next, const ServiceConfig* running);
+  // Starts the endpoints `next` asks for that differ from those running, stopping the ones they
+  // replace; false (logged) when one cannot start (it is tried again at the next reload).
+  bool start_endpoints(const ServiceConfig& next);
   void apply_log_level(const ServiceConfig& next);
   std::string running_status() const;
 
@@ -67,8 +67,14 @@ class Daemon {
   std::unique_ptr<Host> host_;
   std::unique_ptr<Graph> graph_;
   HealthState health_;
+  // What runs, which a reload compares the new config with.
   std::unique_ptr<MetricsServer> metrics_;
-  std::vector<std::unique_ptr<HealthServer>> health_servers_;
+  std::string metrics_address_;
+  struct HealthEndpoint {
+    HealthCheckConfig config;
+    std::unique_ptr<HealthServer> server;
+  };
+  std::vector<HealthEndpoint> health_servers_;
   std::unique_ptr<StatusReporter> status_reporter_;
   bool running_ = false;
 };

@@ -27,7 +27,7 @@ void usage(std::FILE* out) {
       "usage: otlpd --config FILE [--config FILE]... [--set KEY=VALUE]...\n"
       "           run in the foreground until SIGTERM or SIGINT (SIGHUP: reread the files and\n"
       "           apply what changed); later files override earlier ones, and --set overrides\n"
-      "           them (KEY as processors::batch::timeout or processors.batch.timeout)\n"
+      "           them (KEY as processors::batch::schedule_delay or processors.batch.schedule_delay)\n"
       "       otlpd validate --config FILE... [--set KEY=VALUE]...\n"
       "           check the config: every error with its path; exit 1 when there is any\n"
       "       otlpd print-config --config FILE... [--set KEY=VALUE]...\n"

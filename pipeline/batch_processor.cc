@@ -120,7 +120,7 @@ struct BatchProcessor::Impl {
   Status consume(BatchPtr batch) {
     if (batch->items == 0) return Status::ok();  // nothing to carry; an empty request is valid OTLP
     std::unique_lock lock(mu);
-    if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
+    if (stopping) return Status::not_running("processor " + id.str() + " is shutting down");
     // A request is admitted while the stage is below its limit, so one larger than the whole
     // queue still gets in (it is split into batches); the stage overshoots by at most a request.
     const size_t limit = static_cast<size_t>(config.max_queue_size);
@@ -135,7 +135,7 @@ struct BatchProcessor::Impl {
           // Waiting on an I/O thread would stop the very sends that free room.
           if (on_io_thread()) return refuse_full(*batch);
           bool room = changed.wait_for(lock, config.block_timeout, [&] { return stopping || queued < limit; });
-          if (stopping) return Status::unavailable("processor " + id.str() + " is shutting down");
+          if (stopping) return Status::not_running("processor " + id.str() + " is shutting down");
           if (!room) return refuse_full(*batch);
           break;
         }

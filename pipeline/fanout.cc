@@ -12,7 +12,7 @@ Status FanOut::consume(BatchPtr batch) {
   if (targets_.size() == 1) return targets_[0].consumer->consume(std::move(batch));
   bool any_accepted = false;
   Status first_refusal;
-  Status persisting_refusal;
+  Status must_refuse;
   uint64_t rejected = 0;
   std::string rejected_message;
   for (const auto& target : targets_) {
@@ -28,11 +28,12 @@ Status FanOut::consume(BatchPtr batch) {
     // Debug only: the refusing consumer counts it and warns at a bounded rate.
     spdlog::debug("{} refused {} {}: {}", target.name, batch->items, otlp::item_name(batch->signal), s.to_string());
     if (first_refusal.is_ok()) first_refusal = s;
-    // A client is told OK only when its data is on disk wherever a target keeps it there.
-    if (persisting_refusal.is_ok() && target.consumer->persists()) persisting_refusal = s;
+    // A client is told OK only when its data is on disk wherever a target keeps it there, and
+    // only when no target missed it for being replaced by a reload (the retry reaches its successor).
+    if (must_refuse.is_ok() && (target.consumer->persists() || s.not_running())) must_refuse = s;
   }
   if (!any_accepted) return first_refusal;
-  if (!persisting_refusal.is_ok()) return persisting_refusal;
+  if (!must_refuse.is_ok()) return must_refuse;
   if (rejected > 0) return Status::partial(rejected, std::move(rejected_message));
   return Status::ok();
 }

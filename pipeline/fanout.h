@@ -7,7 +7,8 @@
 // the first refusal is returned so the client retries and nothing is lost. Except: when a consumer
 // that persists (a persistent queue) refuses, its refusal is returned even if others took the
 // batch, since an acknowledgement must mean the data is on disk; the client's retry may then reach
-// the others twice.
+// the others twice. The same for a target that is not running (Status::not_running: a stage a
+// reload replaced, reached just before the switch): its successor gets the client's retry.
 #pragma once
 
 #include <string>

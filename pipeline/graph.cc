@@ -13,7 +13,8 @@ namespace otlpd {
 namespace {
 
 // How long a receiver stopped so that its replacement can take its place may take to finish the
-// requests under way (clients retry what it refuses meanwhile).
+// requests under way (clients retry what it refuses meanwhile), and how long an old instance may
+// take to let go of what its replacement needs.
 constexpr std::chrono::seconds kStopEarlyTime{5};
 // How long an exporter with a persistent queue may go on sending before its replacement takes
 // over: what it has not sent by then is on disk, and the replacement sends it.
@@ -26,14 +27,22 @@ ConsumerPtr fan_out_or_single(std::vector<FanOut::Target> targets) {
 
 size_t signal_index(Signal s) { return static_cast<size_t>(s); }
 
-// Exporters read their file_storage extension at creation: a change there restarts them.
-std::string storages_fingerprint(const FileStorages& storages) {
-  std::string out;
-  for (const auto& [id, s] : storages) {
-    out += "|" + id + ":" + s.directory + ":" + std::to_string(s.create_directory) + ":" + std::to_string(s.fsync) +
-           ":" + std::to_string(s.fsync_interval.count());
-  }
-  return out;
+// An exporter reads the file_storage extension it names at creation: a change there restarts it.
+std::string storage_fingerprint(const ServiceConfig& config, const std::string& extension) {
+  auto it = config.file_storages.find(extension);
+  if (it == config.file_storages.end()) return "";
+  const FileStorageSettings& s = it->second;
+  return "|storage:" + s.directory + ":" + std::to_string(s.create_directory) + ":" + std::to_string(s.fsync) + ":" +
+         std::to_string(s.fsync_interval.count());
+}
+
+// Waits (bounded) until every instance in `instances` is gone, so what it held is free.
+bool wait_released(const std::vector<std::weak_ptr<Component>>& instances, Clock::time_point deadline) {
+  auto released = [&] {
+    return std::all_of(instances.begin(), instances.end(), [](const auto& w) { return w.expired(); });
+  };
+  while (!released() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return released();
 }
 
 }  // namespace
@@ -61,11 +70,10 @@ std::unique_ptr<Graph> Graph::build(std::shared_ptr<const ServiceConfig> config,
 }
 
 Graph::~Graph() {
-  for (auto& t : retiring_) t.join();
+  if (retiring_.joinable()) retiring_.join();
 }
 
 bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Status* error) {
-  const std::string storages = storages_fingerprint(config->file_storages);
   auto new_part = [&](Kind kind, const std::string& name, std::string fingerprint, const std::string& pipeline) {
     auto part = std::make_shared<Part>();
     part->kind = kind;
@@ -89,7 +97,7 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
       PartPtr part = next->find(Kind::exporter, name);  // another pipeline of the signal made it
       if (!part) {
         const ComponentEntry& entry = config->exporters.at(id.str());
-        const std::string fingerprint = entry.fingerprint + storages;
+        const std::string fingerprint = entry.fingerprint + storage_fingerprint(*config, entry.storage_extension);
         PartPtr old = current_.find(Kind::exporter, name);
         if (old && old->fingerprint == fingerprint) {
           part = old;
@@ -105,9 +113,12 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
             *error = Status::invalid_argument("exporter " + id.str() + " does not support " + signal_name);
             return false;
           }
-          part->persists = part->instance.consumer->persists();
-          part->input = old ? old->input : std::make_shared<Link>(part->instance.consumer);
-          next->edges.push_back({part->input, part->instance.consumer});
+          part->queue_directory = std::static_pointer_cast<Exporter>(part->instance.consumer)->queue_directory();
+          // A Link of its own, so the stages planned around it see what it is (persisting,
+          // never waiting); the old instance's Link is pointed at it on commit, for whatever
+          // still holds that one.
+          part->input = std::make_shared<Link>(part->instance.consumer);
+          if (old) next->edges.push_back({old->input, part->instance.consumer});
         }
         next->exporters.push_back(part);
       }
@@ -163,10 +174,8 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
       }
     } else {
       part = new_part(Kind::receiver, name, fingerprint, "");
+      for (const auto& head : heads) part->outputs.push_back(head ? std::make_shared<Link>(head) : nullptr);
       ReceiverConsumers consumers;
-      for (size_t i = 0; i < heads.size(); ++i) {
-        part->outputs.push_back(heads[i] ? std::make_shared<Link>(heads[i]) : nullptr);
-      }
       consumers.traces = part->outputs[signal_index(Signal::traces)];
       consumers.metrics = part->outputs[signal_index(Signal::metrics)];
       consumers.logs = part->outputs[signal_index(Signal::logs)];
@@ -192,30 +201,13 @@ bool Graph::stop_early(const PartPtr& old, const PartPtr& replacement, Clock::ti
   old->running = false;
   stopped_early_.push_back(old);
   if (old->kind != Kind::exporter) return true;
-  // Upstream stages now meet the replacement, which refuses (retryably) until it started.
+  // Upstream stages now meet the replacement, which refuses (retryably) until it started. The
+  // queue's directory is free once the old instance is gone; a send finishing late may hold it a
+  // little longer.
   old->input->retarget(replacement->instance.consumer);
-  // The queue's directory is free once the old instance is gone; a send finishing late may
-  // hold it a little longer.
-  std::weak_ptr<Component> gone = old->instance.component;
+  std::vector<std::weak_ptr<Component>> gone{old->instance.component};
   old->instance = {};
-  const Clock::time_point released_by = deadline + kStopEarlyTime;
-  while (!gone.expired() && Clock::now() < released_by) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return gone.expired();
-}
-
-void Graph::restore_stopped_early() {
-  for (const PartPtr& old : stopped_early_) {
-    old->instance = old->create();
-    Status s = old->instance.component ? old->instance.component->start() : Status::internal("cannot be created");
-    if (old->input) old->input->retarget(old->instance.consumer);
-    if (s.is_ok()) {
-      old->running = true;
-      spdlog::info("started {} again", old->name);
-    } else {
-      spdlog::error("cannot start {} again after the failed reload: {}", old->name, s.message());
-    }
-  }
-  stopped_early_.clear();
+  return wait_released(gone, deadline + kStopEarlyTime);
 }
 
 Status Graph::start_new(const Parts& next) {
@@ -226,7 +218,8 @@ Status Graph::start_new(const Parts& next) {
     const PartPtr old = current_.find(part->kind, part->name);
     // Two persistent queues cannot share a directory: the old one goes first (keeping on disk
     // what it holds, which the new one replays).
-    if (old && old->running && part->kind == Kind::exporter && old->persists &&
+    if (old && old->running && part->kind == Kind::exporter && !old->queue_directory.empty() &&
+        old->queue_directory == part->queue_directory &&
         !stop_early(old, part, Clock::now() + kPersistentHandOverTime)) {
       failure = Status::internal(old->name + " did not release its persistent queue in time");
       break;
@@ -246,19 +239,43 @@ Status Graph::start_new(const Parts& next) {
     part->running = true;
     started.push_back(part);
   }
-  if (failure.is_ok()) return failure;
-  // Undo in reverse order (receivers first), so what the new parts took is handed on.
-  for (auto it = started.rbegin(); it != started.rend(); ++it) {
-    (*it)->instance.component->shutdown(Clock::now() + kStopEarlyTime);
-    (*it)->running = false;
+  if (!failure.is_ok()) {
+    const Clock::time_point deadline = Clock::now() + kStopEarlyTime;
+    stop_parts(started, deadline, deadline);
   }
-  restore_stopped_early();
   return failure;
 }
 
+void Graph::undo(Parts next) {
+  // The new instances go first, so what they hold (a port, a queue's directory) is free again.
+  std::vector<std::weak_ptr<Component>> replacements;
+  for (const PartPtr& part : next.all()) {
+    if (!part->running && part->instance.component) replacements.push_back(part->instance.component);
+  }
+  for (const PartPtr& old : stopped_early_) {
+    if (old->input) old->input->retarget(nullptr);  // refuses until the old one runs again
+  }
+  next = Parts{};
+  if (!wait_released(replacements, Clock::now() + kStopEarlyTime)) {
+    spdlog::warn("the instances of the failed reload are slow to let go of what they hold");
+  }
+  for (const PartPtr& old : stopped_early_) {
+    old->instance = old->create();
+    Status s = old->instance.component ? old->instance.component->start() : Status::internal("cannot be created");
+    if (old->input) old->input->retarget(old->instance.consumer);
+    if (s.is_ok()) {
+      old->running = true;
+      spdlog::info("started {} again", old->name);
+    } else {
+      spdlog::error("cannot start {} again after the failed reload: {}", old->name, s.message());
+    }
+  }
+  stopped_early_.clear();
+}
+
 std::vector<Graph::PartPtr> Graph::commit(Parts next) {
-  // Exporters' inputs first, then processors' and receivers' outputs (in that order in
-  // `edges`), so data never reaches a new stage before what is after it is in place.
+  // In plan order: exporters' inputs, then each chain's Links last stage first, then receivers'
+  // outputs, so data never reaches a new stage before what is after it is in place.
   for (auto& [link, target] : next.edges) link->retarget(target);
   std::vector<PartPtr> given_up;
   const auto kept = next.all();
@@ -284,54 +301,54 @@ Status Graph::reload(std::shared_ptr<const ServiceConfig> config, Clock::time_po
   Parts next;
   Status error;
   if (!plan(std::move(config), &next, &error)) return error;
-  if (changes) {
-    for (const PartPtr& part : next.all()) (part->running ? changes->kept : changes->started).push_back(part->name);
-  }
+  Changes planned;
+  for (const PartPtr& part : next.all()) (part->running ? planned.kept : planned.started).push_back(part->name);
   Status s = start_new(next);
   if (!s.is_ok()) {
-    if (changes) *changes = Changes{};
+    undo(std::move(next));
     return s;
   }
   std::vector<PartPtr> given_up = commit(std::move(next));
-  if (changes) {
-    for (const PartPtr& part : given_up) changes->stopped.push_back(part->name);
-  }
+  for (const PartPtr& part : given_up) planned.stopped.push_back(part->name);
+  if (changes) *changes = std::move(planned);
   retire(std::move(given_up), drain_deadline);
   return Status::ok();
 }
 
-void Graph::retire(std::vector<PartPtr> parts, Clock::time_point deadline) {
-  if (parts.empty()) return;
-  // Receivers, then processors (each chain first stage first, as start order has them), then
-  // exporters, as at shutdown.
-  std::stable_partition(parts.begin(), parts.end(), [](const PartPtr& p) { return p->kind == Kind::receiver; });
-  retiring_.emplace_back([parts = std::move(parts), deadline] {
-    for (const PartPtr& part : parts) {
-      if (!part->running) continue;
-      spdlog::debug("draining {}", part->name);
-      part->instance.component->shutdown(deadline);
+void Graph::stop_parts(const std::vector<PartPtr>& parts, Clock::time_point receivers_by, Clock::time_point deadline,
+                       const std::function<void()>& before_exporters) {
+  auto stop = [&](Kind kind, Clock::time_point by) {
+    for (const PartPtr& part : parts) {  // processors in their order: each chain first stage first
+      if (part->kind != kind || !part->running) continue;
+      spdlog::debug("stopping {}", part->name);
+      part->instance.component->shutdown(by);
       part->running = false;
     }
+  };
+  stop(Kind::receiver, receivers_by);
+  stop(Kind::processor, deadline);
+  if (before_exporters) before_exporters();
+  stop(Kind::exporter, deadline);
+}
+
+void Graph::retire(std::vector<PartPtr> parts, Clock::time_point deadline) {
+  if (parts.empty()) return;
+  // After the previous reload's: its old stages may still drain into exporters this one gives up.
+  retiring_ = std::thread([previous = std::move(retiring_), parts = std::move(parts), deadline]() mutable {
+    if (previous.joinable()) previous.join();
+    stop_parts(parts, deadline, deadline);
     spdlog::info("the components a reload replaced have stopped");
   });
 }
 
 void Graph::shutdown(Clock::time_point deadline) {
   // Receivers only finish requests already arriving: a quarter of the time, so a slow client
-  // cannot use up the time the batch stages and exporters need to drain.
+  // cannot use up the time the batch stages and exporters need to drain. Stages that reloads
+  // replaced finish draining into the exporters before those stop.
   const Clock::time_point receivers_by = std::min(deadline, Clock::now() + (deadline - Clock::now()) / 4);
-  for (const PartPtr& part : current_.receivers) {
-    if (part->running) part->instance.component->shutdown(receivers_by);
-  }
-  for (const PartPtr& part : current_.processors) {
-    if (part->running) part->instance.component->shutdown(deadline);
-  }
-  for (const PartPtr& part : current_.exporters) {
-    if (part->running) part->instance.component->shutdown(deadline);
-  }
-  for (const PartPtr& part : current_.all()) part->running = false;
-  for (auto& t : retiring_) t.join();
-  retiring_.clear();
+  stop_parts(current_.all(), receivers_by, deadline, [&] {
+    if (retiring_.joinable()) retiring_.join();
+  });
 }
 
 }  // namespace otlpd

@@ -13,14 +13,14 @@
 // where two instances cannot run side by side:
 //  - a changed receiver that cannot start next to the old one (the same port) is started once
 //    the old one stopped: a short moment in which that port refuses connections;
-//  - a changed exporter with a persistent queue is started once the old one stopped and released
-//    the queue's directory; it then replays what the old one left there.
+//  - a changed exporter whose persistent queue stays in the same directory is started once the old
+//    one stopped and released the directory; it then replays what the old one left there.
 // When anything fails to start, the reload is undone (what was stopped early is started again)
 // and the old config keeps running.
 //
 // Threads: build, start, reload and shutdown are called from one control thread (the daemon's
-// main thread). Components given up by a reload are shut down on a thread of their own; shutdown()
-// waits for those too.
+// main thread). Components given up by a reload are shut down on a thread of their own, one
+// reload's after the previous one's; shutdown() waits for those too.
 #pragma once
 
 #include <deque>
@@ -73,11 +73,9 @@ class Graph {
     Kind kind = Kind::exporter;
     std::string name;         // "processor batch (pipeline traces)": the identity across configs
     std::string fingerprint;  // equal fingerprints: the running instance can be kept
-    Instance instance;
-    std::function<Instance()> create;  // a fresh instance of the same config (reload fallbacks)
-    bool running = false;              // instance started and not stopped
-    bool persists = false;             // an exporter with a persistent queue
-    // Exporters: what every pipeline sends to; it points at `instance` (shared across configs).
+    bool running = false;     // instance started and not stopped
+    std::string queue_directory;  // an exporter's persistent queue; empty: in memory
+    // Exporters: what every pipeline of this config sends to; it points at `instance`.
     std::shared_ptr<Link> input;
     // Processors: the Link to the next stage. Receivers: one per signal (traces, metrics, logs),
     // null for a signal no pipeline takes from it.
@@ -85,6 +83,8 @@ class Graph {
     // What create() refers to: the config entry and the Host the component was given.
     std::shared_ptr<const ServiceConfig> config;
     std::shared_ptr<Host> host;
+    std::function<Instance()> create;  // a fresh instance of the same config (reload fallbacks)
+    Instance instance;                 // last: destroyed before what it refers to
   };
   using PartPtr = std::shared_ptr<Part>;
   // Parts in start order: exporters, processors (each pipeline's chain, first first), receivers.
@@ -99,25 +99,30 @@ class Graph {
   Graph(const Registry& registry, const Host& host) : registry_(registry), host_(host) {}
   // The parts of `config`, reusing current_'s where the fingerprint matches.
   bool plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Status* error);
-  // Starts next's new parts; on failure stops them again and restores what was stopped early.
+  // Starts next's new parts; on failure stops those it started and returns the error.
   Status start_new(const Parts& next);
   // Stops `old` (draining until `deadline`) so `replacement` can take its place; for an exporter,
   // also waits until the old instance let go of its queue's directory. Returns whether it did
   // in time.
   bool stop_early(const PartPtr& old, const PartPtr& replacement, Clock::time_point deadline);
-  // Starts again, as a fresh instance, each part stop_early() stopped (a reload is undone).
-  void restore_stopped_early();
+  // After start_new() failed: lets go of next's new parts and starts again, as fresh instances,
+  // the current parts stop_early() stopped.
+  void undo(Parts next);
   // Points every Link of `next` where it belongs, makes it current, and returns the parts given up.
   std::vector<PartPtr> commit(Parts next);
-  // Shuts `parts` down on a thread of their own, receivers first.
+  // Shuts `parts` down on a thread of their own, after what earlier reloads gave up.
   void retire(std::vector<PartPtr> parts, Clock::time_point deadline);
+  // Shuts running `parts` down: receivers (by `receivers_by`), processors in pipeline order,
+  // exporters; `before_exporters` runs between processors and exporters.
+  static void stop_parts(const std::vector<PartPtr>& parts, Clock::time_point receivers_by,
+                         Clock::time_point deadline, const std::function<void()>& before_exporters = {});
 
   const Registry& registry_;
   const Host host_;
   Parts current_;
   Parts pending_;  // built but not started yet (between build() and start())
   std::vector<PartPtr> stopped_early_;  // current parts stopped by the reload under way
-  std::vector<std::thread> retiring_;
+  std::thread retiring_;  // the last reload's retirement; it waits for the one before it
 };
 
 }  // namespace otlpd

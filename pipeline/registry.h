@@ -48,7 +48,12 @@ inline Telemetry::Labels processor_labels(const ComponentId& id, Signal signal, 
 using ProcessorPtr = std::shared_ptr<Processor>;
 
 // An exporter delivers batches out of otlpd. consume() only enqueues; delivery is asynchronous.
-class Exporter : public Consumer, public Component {};
+class Exporter : public Consumer, public Component {
+ public:
+  // Where its persistent queue lives; empty when it keeps its queue in memory. Two instances
+  // (an old config's and a new one's) cannot share it.
+  virtual std::string queue_directory() const { return {}; }
+};
 using ExporterPtr = std::shared_ptr<Exporter>;
 
 class Factory {

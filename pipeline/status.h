@@ -48,6 +48,14 @@ class Status {
     s.retry_after_ = retry_after;
     return s;
   }
+  // Refused because the component is not running (starting, or stopping: a reload replaced it).
+  // Retryable; a fan-out passes it back even when other targets took the data, since the data
+  // would otherwise miss this target's pipeline.
+  static Status not_running(std::string m) {
+    Status s = unavailable(std::move(m));
+    s.not_running_ = true;
+    return s;
+  }
   static Status deadline_exceeded(std::string m) { return Status(Code::deadline_exceeded, std::move(m)); }
   static Status internal(std::string m) { return Status(Code::internal, std::move(m)); }
 
@@ -55,6 +63,7 @@ class Status {
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
   uint64_t rejected_items() const { return rejected_items_; }
+  bool not_running() const { return not_running_; }
   // How long a refused client should wait before retrying; zero when not a refusal.
   std::chrono::milliseconds retry_after() const { return retry_after_; }
   // Whether sending the same data again later may succeed.
@@ -72,6 +81,7 @@ class Status {
   std::string message_;
   uint64_t rejected_items_ = 0;
   std::chrono::milliseconds retry_after_{0};
+  bool not_running_ = false;
 };
 
 // gRPC status code numbers (grpc::StatusCode values) for a Status.

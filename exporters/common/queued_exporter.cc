@@ -104,6 +104,7 @@ Status QueuedExporter::start() {
   if (!s.is_ok()) return s;
   std::unique_lock lock(mu_);
   accepting_ = true;
+  publish_failures_locked();  // not failing: also over what an instance this one replaces left there
   Attempts attempts = take_attempts_locked();  // what the log held
   lock.unlock();
   launch(std::move(attempts));
@@ -166,12 +167,12 @@ void QueuedExporter::arm_sync_timer() {
 
 Status QueuedExporter::consume(BatchPtr batch) {
   std::unique_lock lock(mu_);
-  if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
+  if (!accepting_) return Status::not_running("exporter " + id_.str() + " is not running");
   auto bound = full_bound_locked(*batch);
   if (bound && settings_.queue.block_on_overflow) {
     // Finished sends notify idle_cv_; shutdown ends the wait too (accepting_ false).
     idle_cv_.wait_for(lock, settings_.timeout, [&] { return !accepting_ || !full_bound_locked(*batch); });
-    if (!accepting_) return Status::unavailable("exporter " + id_.str() + " is not running");
+    if (!accepting_) return Status::not_running("exporter " + id_.str() + " is not running");
     bound = full_bound_locked(*batch);
   }
   if (bound) {
@@ -392,8 +393,7 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
     return;
   }
   std::unique_lock lock(mu_);
-  // Once stopping, failures are shutdown's own (retries cancelled), not the backend's.
-  if (!stopping_) note_failure_locked();
+  note_failure_locked();
   auto wait = std::max(backoff(attempt->retries), status.retry_after());
   const auto& r = settings_.retry;
   const bool within_budget =
@@ -443,16 +443,27 @@ void QueuedExporter::finish_attempt(const std::shared_ptr<Attempt>& attempt, con
 }
 
 void QueuedExporter::clear_failures_locked() {
-  consecutive_failures_.set(0);
-  failing_since_.set(0);
+  failures_ = 0;
+  failing_since_seconds_ = 0;
+  publish_failures_locked();
 }
 
 void QueuedExporter::note_failure_locked() {
-  if (consecutive_failures_.value() == 0) {
+  if (failures_ == 0) {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    failing_since_.set(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count()));
+    failing_since_seconds_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now).count());
   }
-  consecutive_failures_.add(1);
+  ++failures_;
+  publish_failures_locked();
+}
+
+void QueuedExporter::publish_failures_locked() {
+  // Only an instance taking data speaks for the exporter: after a reload, the old instance still
+  // draining shares the gauges with its successor. Once stopping, failures are shutdown's own
+  // (retries cancelled) or the old instance's, not the running exporter's.
+  if (!accepting_) return;
+  consecutive_failures_.set(failures_);
+  failing_since_.set(failing_since_seconds_);
 }
 
 void QueuedExporter::set_aside(const Attempt& attempt) {
@@ -538,7 +549,11 @@ void QueuedExporter::shutdown(Clock::time_point deadline) {
   sender_->shutdown();
   if (log_) log_->sync();
   lock.lock();
-  clear_failures_locked();  // a stopped exporter is not failing
+  // A stopped exporter is not failing; unless a successor has written the gauges since.
+  if (consecutive_failures_.value() == failures_ && failing_since_.value() == failing_since_seconds_) {
+    consecutive_failures_.set(0);
+    failing_since_.set(0);
+  }
 }
 
 }  // namespace otlpd

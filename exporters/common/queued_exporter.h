@@ -58,14 +58,13 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   // It queues or refuses at once, unless block_on_overflow makes it wait for room.
   bool never_waits() const override { return !settings_.queue.block_on_overflow; }
   bool persists() const override { return !settings_.queue.storage.empty(); }
+  std::string queue_directory() const override { return storage_directory_; }
   void shutdown(Clock::time_point deadline) override;
 
   // Batches queued or in flight (for tests and telemetry). Any thread.
   size_t pending() const;
   // Payload bytes of the batches queued or in flight. Any thread.
   size_t pending_bytes() const;
-  // The persistent queue's directory; empty when the queue is in memory.
-  const std::string& storage_directory() const { return storage_directory_; }
 
  private:
   struct Attempt;
@@ -107,6 +106,7 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   // (or the exporter stopped), which ends the failing streak.
   void note_failure_locked();
   void clear_failures_locked();
+  void publish_failures_locked();
   // An attempt is over (sent, dropped or kept): its consumer slot and held totals go.
   void release_slot(const Attempt& attempt);
   // Persistent queue: a request of several records refused for good goes back to the front of the
@@ -133,6 +133,8 @@ class QueuedExporter : public Exporter, public std::enable_shared_from_this<Queu
   Counter& queue_capacity_;  // gauge: queue_size
   Counter& consecutive_failures_;  // gauges, written under mu_
   Counter& failing_since_;
+  uint64_t failures_ = 0;               // this instance's: failed attempts since the last success
+  uint64_t failing_since_seconds_ = 0;  // unix time of the first of them; 0 when not failing
   Counter& persisted_items_;
   Counter& replayed_items_;
   Counter& set_aside_items_;

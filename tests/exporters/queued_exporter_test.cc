@@ -839,7 +839,7 @@ TEST_CASE_METHOD(PersistentFixture, "persistent queue: what was acknowledged but
                  "[exporter][persistent]") {
   create(settings());
   CHECK(exporter->persists());
-  CHECK(exporter->storage_directory() == (dir / "exporter_otlp_test_traces").string());
+  CHECK(exporter->queue_directory() == (dir / "exporter_otlp_test_traces").string());
   sender->set_hold(true);
   std::vector<BatchPtr> batches{spans(4, 1), spans(5, 5), spans(6, 10)};
   for (const auto& b : batches) REQUIRE(exporter->consume(b).is_ok());

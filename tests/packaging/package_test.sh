@@ -29,7 +29,7 @@ fi
 deb=$tmp/cpack/otlpd_${version}_${arch}.deb
 [ -f "$deb" ] || { ls -l "$tmp/cpack"; echo "FAIL: no $deb"; exit 1; }
 
-# Contents: mode, owner and path of every entry.
+# Contents: mode, owner and path of every entry, in byte order whatever the locale.
 same "dpkg-deb -c" "$(cat <<'EOF'
 drwxr-xr-x root/root ./etc/
 drwxr-xr-x root/root ./etc/otlpd/
@@ -48,8 +48,12 @@ drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/otlpd/
 -rw-r--r-- root/root ./usr/share/doc/otlpd/changelog.gz
 -rw-r--r-- root/root ./usr/share/doc/otlpd/copyright
+drwxr-xr-x root/root ./usr/share/man/
+drwxr-xr-x root/root ./usr/share/man/man1/
+-rw-r--r-- root/root ./usr/share/man/man1/otlpd-loadgen.1.gz
+-rw-r--r-- root/root ./usr/share/man/man1/otlpd.1.gz
 EOF
-)" "$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort -k3)"
+)" "$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | LC_ALL=C sort -k3)"
 
 # Control fields.
 for field in Package:otlpd Version:"$version" Architecture:"$arch" Section:net Priority:optional; do
@@ -86,12 +90,16 @@ done
 "$tmp/root/usr/bin/otlpd" validate --config "$tmp/root/etc/otlpd/config.yaml" ||
   fail "packaged otlpd validate --config on the packaged config.yaml: exit $?"
 
-# verify checks that ExecStart's binary exists: point it at the extracted one.
+# verify checks that ExecStart's binary and the Documentation= man page exist: point it at the
+# extracted ones (the man page check needs man itself).
 if command -v systemd-analyze >/dev/null; then
   mkdir "$tmp/unit"
   sed "s|/usr/bin/otlpd|$tmp/root/usr/bin/otlpd|" "$tmp/root/lib/systemd/system/otlpd.service" \
     >"$tmp/unit/otlpd.service"
-  if ! out=$(systemd-analyze verify "$tmp/unit/otlpd.service" 2>&1) || [ -n "$out" ]; then
+  man_check=--man=yes
+  command -v man >/dev/null || { man_check=--man=no; echo "SKIP: the man page check of verify (no man)"; }
+  if ! out=$(MANPATH="$tmp/root/usr/share/man" systemd-analyze verify "$man_check" "$tmp/unit/otlpd.service" 2>&1) ||
+    [ -n "$out" ]; then
     echo "$out"
     fail "systemd-analyze verify otlpd.service"
   fi

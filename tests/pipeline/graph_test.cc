@@ -329,3 +329,32 @@ TEST_CASE("a reload removing a pipeline stops its components and nothing else", 
   CHECK_FALSE(f.probe.consumers.logs);
   CHECK(f.probe.consumers.traces);
 }
+
+TEST_CASE("a reload removing a pipeline drains its batch stage into its exporter before that stops",
+          "[graph][reload]") {
+  GraphFixture f;
+  ReceiverConsumers running = f.probe.consumers;
+  REQUIRE(running.traces->consume(make_traces_request(1, 1, 7, 1).batch()).is_ok());  // 7 wait in the batch stage
+  auto next = edited_config(
+      f, {{"    traces/second:\n      receivers: [capture]\n      processors: [batch]\n      exporters: [record/second]\n", ""}});
+  Graph::Changes changes;
+  REQUIRE(f.graph->reload(next, Clock::now() + 2s, &changes).is_ok());
+  std::vector<std::string> stopped = changes.stopped;
+  std::sort(stopped.begin(), stopped.end());
+  CHECK(stopped == std::vector<std::string>{"exporter record/second (traces)", "processor batch (pipeline traces/second)"});
+  REQUIRE(wait_until([&] { return f.probe.sent_count("record/second/traces") == 1; }));
+  std::lock_guard lock(f.probe.mu);
+  CHECK(span_ids_in(f.probe.sent["record/second/traces"][0]->payload) == iota_ids(1, 7));
+}
+
+TEST_CASE("a reload that makes an exporter block restarts the batch stage before it, which settles that at creation",
+          "[graph][reload]") {
+  GraphFixture f;
+  auto next = edited_config(f, {{"  record/second:\n", "  record/second: {sending_queue: {block_on_overflow: true}}\n"}});
+  Graph::Changes changes;
+  REQUIRE(f.graph->reload(next, Clock::now() + 2s, &changes).is_ok());
+  std::vector<std::string> started = changes.started;
+  std::sort(started.begin(), started.end());
+  CHECK(started == std::vector<std::string>{"exporter record/second (traces)", "processor batch (pipeline traces/second)"});
+  CHECK(contains(changes.kept, "receiver capture"));
+}
