@@ -1,5 +1,6 @@
 #include "config/service_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,7 +30,7 @@ void parse_components(config::Node section, Lookup lookup, const char* kind,
     }
     std::string fingerprint = node.fingerprint();
     ComponentConfigPtr config = factory->parse(node);
-    out->emplace(key, ComponentEntry{id, std::move(config), std::move(fingerprint)});
+    out->emplace(key, ComponentEntry{id, std::move(config), std::move(fingerprint), {}});
   }
 }
 
@@ -94,16 +95,33 @@ void parse_health_check(config::Node& node, HealthCheckConfig* out) {
   node.finish();
 }
 
+void parse_bearer_token(config::Node& node, BearerTokenSettings* out) {
+  node.read("header", out->header);
+  node.read("scheme", out->scheme);
+  node.read("token", out->token);
+  node.read("filename", out->filename);
+  if (out->header.empty()) node.error("header", "must not be empty");
+  // Half-configured authentication must not quietly let everything in.
+  if (out->token.empty() && out->filename.empty()) node.error_here("token or filename is required");
+  if (!out->token.empty() && !out->filename.empty()) node.error_here("set only one of token and filename");
+  node.finish();
+}
+
 void parse_extensions(config::Node section, ServiceConfig* out) {
   for (auto& [key, node] : section.entries()) {
     ComponentId id;
     const bool parsed = ComponentId::parse(key, &id);
+    out->extension_fingerprints[key] = node.fingerprint();
     if (parsed && id.type == "health_check") {
       parse_health_check(node, &out->health_checks[key]);
       continue;
     }
+    if (parsed && id.type == "bearertokenauth") {
+      parse_bearer_token(node, &out->bearer_tokens[key]);
+      continue;
+    }
     if (!parsed || id.type != "file_storage") {
-      node.error_here("unknown extension type (otlpd has: file_storage, health_check)");
+      node.error_here("unknown extension type (otlpd has: bearertokenauth, file_storage, health_check)");
       continue;
     }
     FileStorageSettings storage;
@@ -129,10 +147,52 @@ void check_storage_references(const YAML::Node& exporters, ServiceConfig& config
     if (!storage || !storage.IsScalar()) continue;
     if (!is_storage_extension_id(storage.Scalar())) continue;
     auto entry_it = config.exporters.find(entry.first.as<std::string>());
-    if (entry_it != config.exporters.end()) entry_it->second.storage_extension = storage.Scalar();
+    if (entry_it != config.exporters.end()) entry_it->second.extensions.push_back(storage.Scalar());
     if (!config.file_storages.count(storage.Scalar())) {
       errors->add("exporters." + entry.first.as<std::string>() + ".sending_queue.storage",
                   "extension \"" + storage.Scalar() + "\" is not configured under extensions");
+    }
+  }
+}
+
+// `auth: {authenticator: <id>}` at `path` must name a bearertokenauth extension that runs (is
+// listed in service.extensions): authentication that is only half there must not quietly let
+// everything in. Records it on `entry`.
+void check_authenticator(const YAML::Node& auth, const std::string& path, ServiceConfig& config, ComponentEntry& entry,
+                         config::Errors* errors) {
+  if (!auth || !auth.IsMap() || !auth["authenticator"] || !auth["authenticator"].IsScalar()) return;
+  const std::string id = auth["authenticator"].Scalar();
+  if (!config.bearer_tokens.count(id)) {
+    errors->add(path + ".auth.authenticator", "extension \"" + id + "\" is not a configured bearertokenauth extension");
+  } else if (std::find(config.extensions.begin(), config.extensions.end(), id) == config.extensions.end()) {
+    errors->add(path + ".auth.authenticator", "extension \"" + id + "\" is not listed in service.extensions");
+  } else {
+    entry.extensions.push_back(id);
+  }
+}
+
+void check_authenticators(const YAML::Node& root, ServiceConfig& config, config::Errors* errors) {
+  const YAML::Node receivers = root["receivers"];
+  if (receivers && receivers.IsMap()) {
+    for (const auto& r : receivers) {
+      const std::string id = r.first.as<std::string>();
+      auto entry = config.receivers.find(id);
+      const YAML::Node protocols = r.second.IsMap() ? r.second["protocols"] : YAML::Node();
+      if (entry == config.receivers.end() || !protocols || !protocols.IsMap()) continue;
+      for (const auto& p : protocols) {
+        if (!p.second.IsMap()) continue;
+        check_authenticator(p.second["auth"], "receivers." + id + ".protocols." + p.first.as<std::string>(), config,
+                            entry->second, errors);
+      }
+    }
+  }
+  const YAML::Node exporters = root["exporters"];
+  if (exporters && exporters.IsMap()) {
+    for (const auto& e : exporters) {
+      const std::string id = e.first.as<std::string>();
+      auto entry = config.exporters.find(id);
+      if (entry == config.exporters.end() || !e.second.IsMap()) continue;
+      check_authenticator(e.second["auth"], "exporters." + id, config, entry->second, errors);
     }
   }
 }
@@ -145,7 +205,8 @@ void parse_service(config::Node service, ServiceConfig* out) {
   std::vector<std::string> extensions;
   service.read("extensions", extensions);
   for (size_t i = 0; i < extensions.size(); ++i) {
-    if (!out->file_storages.count(extensions[i]) && !out->health_checks.count(extensions[i])) {
+    if (!out->file_storages.count(extensions[i]) && !out->health_checks.count(extensions[i]) &&
+        !out->bearer_tokens.count(extensions[i])) {
       service.error("extensions[" + std::to_string(i) + "]", "extension \"" + extensions[i] + "\" is not configured");
     }
   }
@@ -216,6 +277,7 @@ bool parse_service_config_tree(YAML::Node root, const Registry& registry, Servic
   parse_extensions(top.child("extensions"), out);
   parse_service(top.child("service"), out);
   check_storage_references(root["exporters"], *out, errors);
+  check_authenticators(root, *out, errors);
   top.finish();
   return errors->empty();
 }

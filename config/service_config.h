@@ -13,6 +13,7 @@
 
 #include "config/errors.h"
 #include "config/sources.h"
+#include "extensions/bearertokenauth/bearer_token.h"
 #include "pipeline/registry.h"
 #include "pipeline/storage.h"
 
@@ -24,8 +25,9 @@ struct ComponentEntry {
   // The component's YAML in canonical form (env expanded): a reload keeps a running component
   // whose fingerprint did not change.
   std::string fingerprint;
-  // Exporters: the file_storage extension its sending_queue.storage names; empty when none.
-  std::string storage_extension;
+  // The extensions it uses (a file_storage for its queue, a bearertokenauth): a change in one of
+  // them restarts it on reload too.
+  std::vector<std::string> extensions;
 };
 
 // An `extensions: health_check[/name]` entry: an HTTP endpoint answering whether otlpd is healthy.
@@ -59,6 +61,10 @@ struct ServiceConfig {
   FileStorages file_storages;
   // Keyed by id as written ("health_check"); only those listed in service.extensions run.
   std::map<std::string, HealthCheckConfig> health_checks;
+  // Keyed by id as written ("bearertokenauth"); components name them in `auth.authenticator`.
+  BearerTokens bearer_tokens;
+  // Every extension's YAML in canonical form, by id.
+  std::map<std::string, std::string> extension_fingerprints;
   // service.extensions: the extensions that run, in order.
   std::vector<std::string> extensions;
   std::string log_level = "info";  // service.telemetry.logs.level: debug, info, warn, error

@@ -138,6 +138,7 @@ int print_components(const otlpd::Registry& registry) {
   section("processors", registry.processors());
   section("exporters", registry.exporters());
   std::printf("extensions:\n");
+  std::printf("  %-16s %s\n", "bearertokenauth", "a bearer token receivers require (auth) and exporters send");
   std::printf("  %-16s %s\n", "file_storage", "a directory for persistent sending queues (sending_queue.storage)");
   std::printf("  %-16s %s\n", "health_check", "an HTTP endpoint answering 200 when otlpd is healthy, 503 when not");
   return 0;

@@ -77,7 +77,7 @@ class OutputWindow {
 struct InflateStream {
   z_stream zs{};
   bool ready = false;
-  InflateStream() { ready = inflateInit2(&zs, 15 + 16) == Z_OK; }  // 15+16: gzip framing only
+  explicit InflateStream(int window_bits) { ready = inflateInit2(&zs, window_bits) == Z_OK; }
   ~InflateStream() {
     if (ready) inflateEnd(&zs);
   }
@@ -142,10 +142,13 @@ void zstd_compress(std::string_view in, std::string* out, int level) {
   out->resize(ZSTD_isError(n) ? start : start + n);
 }
 
-DecompressResult gzip_decompress(std::string_view in, size_t max_output, std::string* out) {
+namespace {
+
+// window_bits selects the framing: 15 + 16 gzip only, 15 zlib only.
+DecompressResult inflate_framed(std::string_view in, size_t max_output, std::string* out, int window_bits) {
   OutputWindow window(out, in.size(), max_output);
-  if (in.empty()) return DecompressResult::malformed;  // not even a gzip header
-  InflateStream s;
+  if (in.empty()) return DecompressResult::malformed;  // not even a header
+  InflateStream s(window_bits);
   if (!s.ready) return DecompressResult::malformed;
   std::string_view rest = in;
   for (;;) {
@@ -158,7 +161,7 @@ DecompressResult gzip_decompress(std::string_view in, size_t max_output, std::st
     if (!window.advance(before - s.zs.avail_out)) return DecompressResult::too_large;
     if (ret == Z_STREAM_END) {
       if (s.zs.avail_in == 0 && rest.empty()) break;
-      // Concatenated gzip members (RFC 1952 2.2) decode as one stream, as gunzip does.
+      // Concatenated members (RFC 1952 2.2) decode as one stream, as gunzip does.
       if (inflateReset(&s.zs) != Z_OK) return DecompressResult::malformed;
       continue;
     }
@@ -171,6 +174,16 @@ DecompressResult gzip_decompress(std::string_view in, size_t max_output, std::st
   }
   window.finish();
   return DecompressResult::ok;
+}
+
+}  // namespace
+
+DecompressResult gzip_decompress(std::string_view in, size_t max_output, std::string* out) {
+  return inflate_framed(in, max_output, out, 15 + 16);
+}
+
+DecompressResult zlib_decompress(std::string_view in, size_t max_output, std::string* out) {
+  return inflate_framed(in, max_output, out, 15);
 }
 
 DecompressResult zstd_decompress(std::string_view in, size_t max_output, std::string* out) {

@@ -1,4 +1,4 @@
-// Body compression for OTLP/HTTP: gzip (zlib) and zstd. Pure functions: safe from any thread.
+// Body compression for OTLP/HTTP and gRPC messages: gzip, zlib and zstd. Pure functions: safe from any thread.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +16,8 @@ void zstd_compress(std::string_view in, std::string* out, int level = 1);
 // Inflate into *out (replacing it). Stops with too_large as soon as the output would exceed
 // `max_output` bytes, so a small hostile body cannot make otlpd allocate more than the limit.
 DecompressResult gzip_decompress(std::string_view in, size_t max_output, std::string* out);
+// zlib framing (RFC 1950): what gRPC calls "deflate".
+DecompressResult zlib_decompress(std::string_view in, size_t max_output, std::string* out);
 DecompressResult zstd_decompress(std::string_view in, size_t max_output, std::string* out);
 
 }  // namespace otlpd::otlp

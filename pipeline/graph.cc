@@ -27,13 +27,15 @@ ConsumerPtr fan_out_or_single(std::vector<FanOut::Target> targets) {
 
 size_t signal_index(Signal s) { return static_cast<size_t>(s); }
 
-// An exporter reads the file_storage extension it names at creation: a change there restarts it.
-std::string storage_fingerprint(const ServiceConfig& config, const std::string& extension) {
-  auto it = config.file_storages.find(extension);
-  if (it == config.file_storages.end()) return "";
-  const FileStorageSettings& s = it->second;
-  return "|storage:" + s.directory + ":" + std::to_string(s.create_directory) + ":" + std::to_string(s.fsync) + ":" +
-         std::to_string(s.fsync_interval.count());
+// A component reads the extensions it uses (its queue's file_storage, its bearertokenauth) at
+// creation: a change in one of them restarts it.
+std::string fingerprint_of(const ServiceConfig& config, const ComponentEntry& entry) {
+  std::string out = entry.fingerprint;
+  for (const auto& id : entry.extensions) {
+    auto it = config.extension_fingerprints.find(id);
+    out += "|" + id + ":" + (it == config.extension_fingerprints.end() ? "" : it->second);
+  }
+  return out;
 }
 
 // Waits (bounded) until every instance in `instances` is gone, so what it held is free.
@@ -82,6 +84,7 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
     part->config = config;
     part->host = std::make_shared<Host>(host_);
     part->host->storages = &config->file_storages;
+    part->host->bearer_tokens = &config->bearer_tokens;
     part->host->pipeline = pipeline;
     return part;
   };
@@ -97,7 +100,7 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
       PartPtr part = next->find(Kind::exporter, name);  // another pipeline of the signal made it
       if (!part) {
         const ComponentEntry& entry = config->exporters.at(id.str());
-        const std::string fingerprint = entry.fingerprint + storage_fingerprint(*config, entry.storage_extension);
+        const std::string fingerprint = fingerprint_of(*config, entry);
         PartPtr old = current_.find(Kind::exporter, name);
         if (old && old->fingerprint == fingerprint) {
           part = old;
@@ -161,7 +164,7 @@ bool Graph::plan(std::shared_ptr<const ServiceConfig> config, Parts* next, Statu
   for (auto& [id_text, by_signal] : receiver_targets) {
     const ComponentEntry& entry = config->receivers.at(id_text);
     const std::string name = "receiver " + id_text;
-    std::string fingerprint = entry.fingerprint + "|signals";  // a receiver serves only the signals it feeds
+    std::string fingerprint = fingerprint_of(*config, entry) + "|signals";  // it serves only the signals it feeds
     std::vector<ConsumerPtr> heads(3);
     for (auto& [signal, targets] : by_signal) {
       fingerprint += ":" + std::string(otlp::signal_name(signal));

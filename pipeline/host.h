@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <string>
 
 #include "pipeline/storage.h"
@@ -14,6 +15,7 @@ namespace otlpd {
 
 class Telemetry;
 struct BatchPools;
+struct BearerTokenSettings;
 
 struct Host {
   // The shared I/O pool (service.runtime.worker_threads threads). Components post work and arm
@@ -27,6 +29,8 @@ struct Host {
   size_t threads = 1;
   // The config's file_storage extensions, for exporters whose sending queue names one; null: none.
   const FileStorages* storages = nullptr;
+  // The config's bearertokenauth extensions, for components whose `auth` names one; null: none.
+  const std::map<std::string, BearerTokenSettings>* bearer_tokens = nullptr;
   // The pipeline a processor is created for ("traces/backend"), for its telemetry labels; empty
   // for receivers and exporters, which pipelines share.
   std::string pipeline{};

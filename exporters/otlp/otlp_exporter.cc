@@ -1,20 +1,24 @@
 #include "exporters/otlp/otlp_exporter.h"
 
-#include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <pthread.h>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include "exporters/common/queued_exporter.h"
+#include "extensions/bearertokenauth/bearer_token.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "net/tls_client_context.h"
 #include "otlp/response.h"
 
 namespace otlpd {
@@ -44,14 +48,43 @@ std::chrono::milliseconds retry_delay(const grpc::Status& status) {
   return {};
 }
 
+// TLS credentials from the exporter's files: verified against ca_file or the system's roots, or
+// (insecure_skip_verify) encrypted without checking the server's certificate or name.
+std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsClientSettings& tls, const TlsClientFiles& files) {
+  if (!tls.insecure_skip_verify) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = files.ca_pem;
+    options.pem_private_key = files.key_pem;
+    options.pem_cert_chain = files.cert_pem;
+    return grpc::SslCredentials(options);
+  }
+  namespace gx = grpc::experimental;
+  std::vector<gx::IdentityKeyCertPair> identity;
+  if (!files.cert_pem.empty()) identity.push_back({files.key_pem, files.cert_pem});
+  gx::TlsChannelCredentialsOptions options;
+  if (!identity.empty()) {
+    options.set_certificate_provider(std::make_shared<gx::StaticDataCertificateProvider>(identity));
+    options.watch_identity_key_cert_pairs();
+  }
+  options.set_verify_server_certs(false);
+  options.set_certificate_verifier(std::make_shared<gx::NoOpCertificateVerifier>());
+  options.set_check_call_host(false);
+  return gx::TlsCredentials(options);
+}
+
 class GrpcSender : public Sender {
  public:
-  GrpcSender(ComponentId id, Signal signal, const OtlpExporterConfig& config)
-      : id_(std::move(id)), signal_(signal), config_(config) {}
+  GrpcSender(ComponentId id, Signal signal, const OtlpExporterConfig& config, std::optional<BearerTokenSettings> auth)
+      : id_(std::move(id)), signal_(signal), config_(config), auth_settings_(std::move(auth)) {}
 
   Status start() override {
+    if (auth_settings_) {
+      Status error;
+      auth_ = BearerToken::open(*auth_settings_, &error);
+      if (!auth_) return error;
+    }
     std::string target = config_.endpoint;
-    bool tls = !config_.insecure;
+    bool tls = !config_.tls.insecure;
     if (target.rfind("http://", 0) == 0) {
       target = target.substr(7);
       tls = false;
@@ -60,23 +93,24 @@ class GrpcSender : public Sender {
       tls = true;
     }
     while (!target.empty() && target.back() == '/') target.pop_back();
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (tls) {
-      grpc::SslCredentialsOptions options;
-      if (!config_.ca_file.empty()) {
-        std::ifstream in(config_.ca_file);
-        if (!in) return Status::invalid_argument("cannot read tls.ca_file " + config_.ca_file);
-        std::stringstream pem;
-        pem << in.rdbuf();
-        options.pem_root_certs = pem.str();
-      }
-      creds = grpc::SslCredentials(options);
-    } else {
-      creds = grpc::InsecureChannelCredentials();
+    if (!tls && config_.tls.sets_tls_options()) {
+      return Status::invalid_argument(id_.str() + ": endpoint " + config_.endpoint +
+                                      " is plaintext (http://) but tls settings are given");
     }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 64 << 20);
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, std::string("otlpd/") + OTLPD_VERSION);
+    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+    if (tls) {
+      TlsClientFiles files;
+      if (Status s = read_tls_client_files(config_.tls, &files); !s.is_ok()) {
+        return Status::invalid_argument(id_.str() + ": " + s.message());
+      }
+      creds = channel_credentials(config_.tls, files);
+      if (!config_.tls.server_name_override.empty()) {
+        args.SetSslTargetNameOverride(config_.tls.server_name_override);
+      }
+    }
     channel_ = grpc::CreateCustomChannel(target, creds, args);
     stub_ = std::make_unique<grpc::GenericStub>(channel_);
     poller_ = std::thread([this] { poll(); });
@@ -110,6 +144,7 @@ class GrpcSender : public Sender {
     call->context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
     if (config_.gzip) call->context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
     for (const auto& [k, v] : config_.headers) call->context.AddMetadata(k, v);
+    if (auth_) call->context.AddMetadata(auth_->header(), auth_->header_value());  // per call: it may rotate
     // The slice borrows the batch's bytes; it keeps a share of the batch until gRPC is done.
     auto* keep = new BatchPtr(batch);
     grpc::Slice slice(const_cast<char*>(batch->payload.data()), batch->payload.size(),
@@ -184,6 +219,8 @@ class GrpcSender : public Sender {
   const ComponentId id_;
   const Signal signal_;
   const OtlpExporterConfig config_;
+  const std::optional<BearerTokenSettings> auth_settings_;
+  std::shared_ptr<const BearerToken> auth_;  // set by start(); read by send() on any thread after
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
   grpc::CompletionQueue cq_;
@@ -199,10 +236,13 @@ ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
   auto config = std::make_unique<OtlpExporterConfig>();
   node.read("endpoint", config->endpoint);
   if (config->endpoint.empty()) node.error("endpoint", "required");
-  config::Node tls = node.child("tls");
-  tls.read("insecure", config->insecure);
-  tls.read("ca_file", config->ca_file);
-  tls.finish();
+  config->tls = read_tls_client(node);
+  if (config->endpoint.rfind("http://", 0) == 0 && config->tls.sets_tls_options()) {
+    node.error("tls", "TLS settings are given but the endpoint is http:// (plaintext)");
+  }
+  if (config->tls.min_version == TlsVersion::v1_3) {
+    node.error("tls.min_version", "1.3 is not supported by the otlp exporter (it always offers 1.2 and 1.3)");
+  }
   std::string compression = "gzip";
   node.read_enum("compression", compression,
                  {{"gzip", std::string("gzip")}, {"none", std::string("none")}, {"", std::string("none")}});
@@ -229,6 +269,7 @@ ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
     }
     config->headers[lower] = value;
   }
+  read_authenticator(node, &config->authenticator);
   config->exporter.parse(node);
   node.finish();
   return config;
@@ -237,7 +278,10 @@ ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
 ExporterPtr OtlpExporterFactory::create(const ComponentId& id, const ComponentConfig& config, Signal signal,
                                         Host& host) const {
   const auto& c = static_cast<const OtlpExporterConfig&>(config);
-  return std::make_shared<QueuedExporter>(id, signal, c.exporter, std::make_unique<GrpcSender>(id, signal, c), host);
+  std::optional<BearerTokenSettings> auth;
+  if (const BearerTokenSettings* settings = find_bearer_token(host.bearer_tokens, c.authenticator)) auth = *settings;
+  return std::make_shared<QueuedExporter>(id, signal, c.exporter, std::make_unique<GrpcSender>(id, signal, c, auth),
+                                          host);
 }
 
 }  // namespace otlpd

@@ -3,7 +3,8 @@
 //   exporters:
 //     otlp:
 //       endpoint: backend:4317        # or http://host:port (plaintext), https://host:port (TLS)
-//       tls: {insecure: true}         # plaintext; otherwise TLS with the system roots or ca_file
+//       tls: {insecure: true}         # plaintext; otherwise TLS: ca_file, cert_file/key_file (mTLS),
+//                                     # insecure_skip_verify, server_name_override
 //       compression: gzip             # gzip (default) | none
 //       headers: {api-key: secret}
 //       timeout: 5s
@@ -17,16 +18,17 @@
 #include <string>
 
 #include "exporters/common/exporter_settings.h"
+#include "net/tls_settings.h"
 #include "pipeline/registry.h"
 
 namespace otlpd {
 
 struct OtlpExporterConfig : ComponentConfig {
   std::string endpoint;                        // required
-  bool insecure = false;                       // tls.insecure: plaintext instead of TLS
-  std::string ca_file;                         // tls.ca_file: PEM roots instead of the system's
+  TlsClientSettings tls;                       // min_version is always 1.2 (gRPC 1.51 sets no minimum)
   bool gzip = true;                            // compression: gzip | none
   std::map<std::string, std::string> headers;  // gRPC metadata on every call
+  std::string authenticator;                   // auth.authenticator: a bearertokenauth whose header goes on every call
   ExporterSettings exporter;
 };
 

@@ -23,6 +23,7 @@
 
 #include "exporters/common/queued_exporter.h"
 #include "google/rpc/status.pb.h"
+#include "net/tls_client_context.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
 #include "otlp/response.h"
@@ -202,11 +203,13 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 
 class OtlpHttpSender::Client : public std::enable_shared_from_this<OtlpHttpSender::Client> {
  public:
-  Client(net::io_context& io, Options options, HttpUrl url, std::unique_ptr<ssl::context> tls_ctx)
+  Client(net::io_context& io, Options options, HttpUrl url, std::shared_ptr<ssl::context> tls_ctx,
+         std::shared_ptr<const BearerToken> token)
       : io_(io),
         options_(std::move(options)),
         url_(std::move(url)),
         tls_ctx_(std::move(tls_ctx)),
+        token_(std::move(token)),
         template_(request_template(url_, options_)) {}
 
   void send(BatchPtr batch, Clock::time_point deadline, Done done);
@@ -226,6 +229,10 @@ class OtlpHttpSender::Client : public std::enable_shared_from_this<OtlpHttpSende
   const HttpUrl& url() const { return url_; }
   const Options& options() const { return options_; }
   bool verify_peer() const { return !options_.tls.insecure_skip_verify; }
+  // The name the server's certificate must hold and SNI carries: server_name_override or the URL's host.
+  const std::string& server_name() const {
+    return options_.tls.server_name_override.empty() ? url_.host : options_.tls.server_name_override;
+  }
 
  private:
   Status build_body(const Batch& batch, std::string* body) const;
@@ -233,7 +240,8 @@ class OtlpHttpSender::Client : public std::enable_shared_from_this<OtlpHttpSende
   net::io_context& io_;
   const Options options_;
   const HttpUrl url_;
-  const std::unique_ptr<ssl::context> tls_ctx_;  // null for http://; read-only after start
+  const std::shared_ptr<ssl::context> tls_ctx_;  // null for http://; read-only after start
+  const std::shared_ptr<const BearerToken> token_;  // null without auth
   const Request template_;
   std::atomic<uint64_t> connections_opened_{0};
 
@@ -304,7 +312,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   }
 
   void handshake() {
-    const std::string& host = client_->url().host;
+    const std::string& host = client_->server_name();
     SSL* ssl = conn_->tls->native_handle();
     bool ip = is_ip_literal(host);
     if (!ip) SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI takes names only
@@ -424,6 +432,7 @@ Status OtlpHttpSender::Client::build_body(const Batch& batch, std::string* body)
 
 void OtlpHttpSender::Client::send(BatchPtr batch, Clock::time_point deadline, Done done) {
   Request req = template_;
+  if (token_) req.set(token_->header(), token_->header_value());  // per request: the token may rotate
   if (Status s = build_body(*batch, &req.body()); !s.is_ok()) return done(std::move(s));
   req.prepare_payload();
   ConnectionPtr conn = acquire();
@@ -495,7 +504,7 @@ Status OtlpHttpSender::Client::status_of(const Response& res) const {
 // ---- OtlpHttpSender ----
 
 OtlpHttpSender::Options OtlpHttpSender::options_from(const ComponentId& id, const OtlpHttpExporterConfig& config,
-                                                     Signal signal) {
+                                                     Signal signal, const BearerTokens* tokens) {
   Options o;
   o.exporter_name = id.str();
   o.signal = signal;
@@ -504,6 +513,7 @@ OtlpHttpSender::Options OtlpHttpSender::options_from(const ComponentId& id, cons
   o.compression = config.compression;
   o.headers = config.headers;
   o.tls = config.tls;
+  if (const BearerTokenSettings* auth = find_bearer_token(tokens, config.authenticator)) o.auth = *auth;
   o.max_idle_connections = static_cast<size_t>(config.exporter.queue.num_consumers);
   return o;
 }
@@ -522,22 +532,23 @@ Status OtlpHttpSender::start() {
   if (std::string err = parse_http_url(options_.url, &url); !err.empty()) {
     return Status::invalid_argument(options_.exporter_name + ": " + err);
   }
-  std::unique_ptr<ssl::context> tls_ctx;
+  std::shared_ptr<ssl::context> tls_ctx;
   if (url.tls) {
-    tls_ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-    beast::error_code ec;
-    if (options_.tls.ca_file.empty()) {
-      tls_ctx->set_default_verify_paths(ec);
-    } else {
-      tls_ctx->load_verify_file(options_.tls.ca_file, ec);
-    }
-    if (ec) {
-      return Status::invalid_argument(options_.exporter_name + ": cannot load TLS roots " + options_.tls.ca_file +
-                                      ": " + ec.message());
-    }
-    tls_ctx->set_verify_mode(options_.tls.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
+    TlsClientFiles files;
+    Status s = read_tls_client_files(options_.tls, &files);
+    if (s.is_ok()) s = make_tls_client_context(options_.tls, files, &tls_ctx);
+    if (!s.is_ok()) return Status::invalid_argument(options_.exporter_name + ": " + s.message());
+  } else if (options_.tls.sets_tls_options()) {
+    return Status::invalid_argument(options_.exporter_name + ": " + options_.url +
+                                    " is plaintext (http://) but tls settings are given");
   }
-  client_ = std::make_shared<Client>(io_, options_, std::move(url), std::move(tls_ctx));
+  std::shared_ptr<const BearerToken> token;
+  if (options_.auth) {
+    Status error;
+    token = BearerToken::open(*options_.auth, &error);
+    if (!token) return Status::invalid_argument(options_.exporter_name + ": " + error.message());
+  }
+  client_ = std::make_shared<Client>(io_, options_, std::move(url), std::move(tls_ctx), std::move(token));
   return Status::ok();
 }
 
@@ -641,11 +652,14 @@ void parse_headers(config::Node& node, OtlpHttpExporterConfig& cfg) {
 }
 
 void parse_tls(config::Node& node, OtlpHttpExporterConfig& cfg) {
-  config::Node tls = node.child("tls");
-  tls.read("insecure", cfg.tls.insecure);
-  tls.read("insecure_skip_verify", cfg.tls.insecure_skip_verify);
-  tls.read("ca_file", cfg.tls.ca_file);
-  tls.finish();
+  cfg.tls = read_tls_client(node);
+  if (!cfg.tls.sets_tls_options()) return;
+  // TLS settings with only http:// URLs would never be used: say so instead of sending plaintext.
+  bool any_https = false;
+  for (const std::string* url : {&cfg.endpoint, &cfg.traces_endpoint, &cfg.metrics_endpoint, &cfg.logs_endpoint}) {
+    any_https = any_https || url->rfind("https://", 0) == 0;
+  }
+  if (!any_https) node.error("tls", "TLS settings are given but no endpoint is https://");
 }
 
 }  // namespace
@@ -670,6 +684,7 @@ ComponentConfigPtr OtlpHttpExporterFactory::parse(config::Node& node) const {
                  {{"gzip", HttpCompression::gzip}, {"zstd", HttpCompression::zstd}, {"none", HttpCompression::none}});
   parse_headers(node, *cfg);
   parse_tls(node, *cfg);
+  read_authenticator(node, &cfg->authenticator);
   cfg->exporter.parse(node);
   node.finish();
   return cfg;
@@ -678,7 +693,8 @@ ComponentConfigPtr OtlpHttpExporterFactory::parse(config::Node& node) const {
 ExporterPtr OtlpHttpExporterFactory::create(const ComponentId& id, const ComponentConfig& config, Signal signal,
                                             Host& host) const {
   const auto& cfg = static_cast<const OtlpHttpExporterConfig&>(config);
-  auto sender = std::make_unique<OtlpHttpSender>(host.io, OtlpHttpSender::options_from(id, cfg, signal));
+  auto sender =
+      std::make_unique<OtlpHttpSender>(host.io, OtlpHttpSender::options_from(id, cfg, signal, host.bearer_tokens));
   return std::make_shared<QueuedExporter>(id, signal, cfg.exporter, std::move(sender), host);
 }
 

@@ -17,12 +17,15 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "exporters/common/exporter_settings.h"
 #include "exporters/common/sender.h"
+#include "extensions/bearertokenauth/bearer_token.h"
+#include "net/tls_settings.h"
 #include "pipeline/registry.h"
 
 namespace boost::asio {
@@ -34,14 +37,6 @@ namespace otlpd {
 enum class HttpEncoding { proto, json };
 enum class HttpCompression { none, gzip, zstd };
 
-struct OtlpHttpTlsConfig {
-  // Accepted for Collector compatibility and otherwise ignored: the URL scheme decides whether TLS
-  // is used (http:// plain, https:// TLS), as in the Collector's HTTP client.
-  bool insecure = false;
-  bool insecure_skip_verify = false;  // https: do not verify the server's certificate or name
-  std::string ca_file;                // https: PEM roots to trust instead of the system's
-};
-
 struct OtlpHttpExporterConfig : ComponentConfig {
   std::string endpoint;          // base URL; /v1/traces, /v1/metrics or /v1/logs is appended
   std::string traces_endpoint;   // full URL for traces, overriding `endpoint`
@@ -50,7 +45,8 @@ struct OtlpHttpExporterConfig : ComponentConfig {
   HttpEncoding encoding = HttpEncoding::proto;           // body: protobuf or OTLP/JSON
   HttpCompression compression = HttpCompression::gzip;   // Content-Encoding of each request
   std::map<std::string, std::string> headers;            // sent on every request
-  OtlpHttpTlsConfig tls;
+  TlsClientSettings tls;      // https only; `insecure` is ignored: the URL's scheme decides
+  std::string authenticator;  // auth.authenticator: a bearertokenauth whose header goes on every request
   ExporterSettings exporter;  // timeout defaults to 30s here, as in the Collector
 };
 
@@ -77,15 +73,18 @@ class OtlpHttpSender : public Sender {
     HttpEncoding encoding = HttpEncoding::proto;
     HttpCompression compression = HttpCompression::gzip;
     std::map<std::string, std::string> headers;
-    OtlpHttpTlsConfig tls;
+    TlsClientSettings tls;
+    std::optional<BearerTokenSettings> auth;  // its header (token re-read on change) on every request
     size_t max_idle_connections = 10;  // keep-alive connections kept for reuse (num_consumers)
   };
-  static Options options_from(const ComponentId& id, const OtlpHttpExporterConfig& config, Signal signal);
+  // `tokens`: the config's bearertokenauth extensions (Host::bearer_tokens; may be null).
+  static Options options_from(const ComponentId& id, const OtlpHttpExporterConfig& config, Signal signal,
+                              const BearerTokens* tokens = nullptr);
 
   OtlpHttpSender(boost::asio::io_context& io, Options options);
   ~OtlpHttpSender() override;
 
-  Status start() override;  // parses the URL, loads TLS roots
+  Status start() override;  // parses the URL, loads TLS roots, reads the bearer token
   void send(BatchPtr batch, Clock::time_point deadline, Done done) override;
   void shutdown() override;  // closes every connection; later sends fail with unavailable
 

@@ -2,27 +2,121 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <shared_mutex>
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <spdlog/spdlog.h>
 
+#include "extensions/bearertokenauth/bearer_token.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "net/tls_server_context.h"
+#include "otlp/compression.h"
 #include "otlp/response.h"
 #include "pipeline/buffer_pool.h"
+
+// The one door gRPC leaves to a received message's C buffer, which says how it is compressed.
+// Declared by grpcpp as a friend of ByteBuffer; otlpd defines it, gRPC's library does not.
+namespace grpc::internal {
+class GrpcByteBufferPeer {
+ public:
+  explicit GrpcByteBufferPeer(ByteBuffer* buffer) : buffer_(buffer) {}
+  grpc_byte_buffer* c_buffer() { return buffer_->c_buffer(); }
+
+ private:
+  ByteBuffer* buffer_;
+};
+}  // namespace grpc::internal
 
 namespace otlpd {
 
 namespace {
+
+// Appends a received message's bytes, as they came over the wire, to *out.
+void append_raw(grpc_byte_buffer* buffer, std::string* out) {
+  const grpc_slice_buffer& slices = buffer->data.raw.slice_buffer;
+  for (size_t i = 0; i < slices.count; ++i) {
+    out->append(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(slices.slices[i])),
+                GRPC_SLICE_LENGTH(slices.slices[i]));
+  }
+}
+
+// Inflates a compressed message into *out, stopping at `limit` bytes: gRPC 1.51 would inflate it
+// whole before checking its size, so its own decompression is turned off (see start()).
+grpc::Status inflate_message(grpc_compression_algorithm algorithm, std::string_view in, size_t limit,
+                             std::string* out) {
+  otlp::DecompressResult result;
+  const char* name;
+  switch (algorithm) {
+    case GRPC_COMPRESS_GZIP:
+      name = "gzip";
+      result = otlp::gzip_decompress(in, limit, out);
+      break;
+    case GRPC_COMPRESS_DEFLATE:
+      name = "deflate";
+      result = otlp::zlib_decompress(in, limit, out);
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unsupported message compression");
+  }
+  switch (result) {
+    case otlp::DecompressResult::ok:
+      return grpc::Status::OK;
+    case otlp::DecompressResult::too_large:
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "message larger than " + std::to_string(limit) + " bytes once decompressed");
+    case otlp::DecompressResult::malformed:
+      break;
+  }
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string("malformed ") + name + " message");
+}
 
 std::optional<otlp::Signal> signal_for_method(const std::string& method) {
   if (method == "/opentelemetry.proto.collector.trace.v1.TraceService/Export") return otlp::Signal::traces;
   if (method == "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export") return otlp::Signal::metrics;
   if (method == "/opentelemetry.proto.collector.logs.v1.LogsService/Export") return otlp::Signal::logs;
   return std::nullopt;
+}
+
+// Plaintext, or TLS from the settings' files: checked here first so that a bad file is a start
+// error naming it (gRPC itself would only log it and fail every handshake).
+Status server_credentials(const std::optional<TlsServerSettings>& tls, std::shared_ptr<grpc::ServerCredentials>* out) {
+  if (!tls) {
+    *out = grpc::InsecureServerCredentials();
+    return Status::ok();
+  }
+  TlsServerFiles files;
+  if (Status s = read_tls_server_files(*tls, &files); !s.is_ok()) return s;
+  namespace gx = grpc::experimental;
+  std::shared_ptr<gx::CertificateProviderInterface> provider;
+  if (tls->reload_interval.count() > 0) {
+    // gRPC re-reads the files every interval and switches when they hold a valid pair.
+    auto seconds = static_cast<unsigned>(std::max<int64_t>(1, (tls->reload_interval.count() + 999) / 1000));
+    provider = std::make_shared<gx::FileWatcherCertificateProvider>(tls->key_file, tls->cert_file,
+                                                                     tls->client_ca_file, seconds);
+  } else if (files.client_ca_pem.empty()) {
+    provider = std::make_shared<gx::StaticDataCertificateProvider>(
+        std::vector<gx::IdentityKeyCertPair>{{files.key_pem, files.cert_pem}});
+  } else {
+    provider = std::make_shared<gx::StaticDataCertificateProvider>(
+        files.client_ca_pem, std::vector<gx::IdentityKeyCertPair>{{files.key_pem, files.cert_pem}});
+  }
+  gx::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls->client_ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  *out = gx::TlsServerCredentials(options);
+  return *out ? Status::ok() : Status::internal("gRPC refused the TLS settings");
 }
 
 // The Export<Signal>ServiceResponse: empty on full success, partial_success otherwise.
@@ -85,6 +179,10 @@ class GrpcServer::Call {
   enum class State { requested, reading, finishing };
 
   void start() {
+    if (server_.auth_ && !authenticated()) {
+      finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or invalid credentials"));
+      return;
+    }
     auto signal = signal_for_method(ctx_.method());
     if (!signal || !server_.serves_(*signal)) {
       finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + ctx_.method()));
@@ -95,23 +193,37 @@ class GrpcServer::Call {
     stream_.Read(&request_, this);
   }
 
+  // Before the message is read (or decompressed): only the metadata has arrived.
+  bool authenticated() const {
+    const auto& metadata = ctx_.client_metadata();
+    auto it = metadata.find(server_.auth_->header());
+    const std::string_view value = it == metadata.end() ? std::string_view()
+                                                         : std::string_view(it->second.data(), it->second.size());
+    return server_.auth_->accepts(value);
+  }
+
   void answer() {
-    // Per thread and reused, so its capacity survives from one request to the next.
-    thread_local std::vector<grpc::Slice> slices;
-    slices.clear();
-    if (!request_.Dump(&slices).ok()) {
+    grpc_byte_buffer* raw = grpc::internal::GrpcByteBufferPeer(&request_).c_buffer();
+    if (raw == nullptr || raw->type != GRPC_BB_RAW) {
       finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read request"));
       return;
     }
-    std::string payload;
-    if (server_.buffers_) {
-      payload = server_.buffers_->acquire(request_.Length());
-    } else {
-      payload.reserve(request_.Length());
-    }
-    for (const auto& slice : slices) payload.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    slices.clear();  // drop the slice references now, not at the next request
+    const grpc_compression_algorithm algorithm = raw->data.raw.compression;
+    const size_t wire_size = grpc_byte_buffer_length(raw);
+    std::string payload = server_.buffers_ ? server_.buffers_->acquire(wire_size) : std::string();
+    append_raw(raw, &payload);
     request_.Clear();
+    if (algorithm != GRPC_COMPRESS_NONE) {
+      std::string inflated = server_.buffers_ ? server_.buffers_->acquire(std::min(wire_size * 4, server_.max_message_bytes())) : std::string();
+      grpc::Status inflate_status = inflate_message(algorithm, payload, server_.max_message_bytes(), &inflated);
+      if (server_.buffers_) server_.buffers_->release(std::move(payload));
+      if (!inflate_status.ok()) {
+        if (server_.buffers_) server_.buffers_->release(std::move(inflated));
+        finish(inflate_status);
+        return;
+      }
+      payload = std::move(inflated);
+    }
     Status s;
     try {
       s = server_.handler_(signal_, std::move(payload));
@@ -150,11 +262,15 @@ GrpcServer::GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler
 GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
 
 Status GrpcServer::start() {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (Status s = server_credentials(settings_.tls, &credentials); !s.is_ok()) return s;
   service_ = std::make_unique<grpc::AsyncGenericService>();
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(settings_.endpoint, grpc::InsecureServerCredentials(), &selected_port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(settings_.max_recv_msg_size_mib * 1024 * 1024));
+  builder.AddListeningPort(settings_.endpoint, credentials, &selected_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes()));
+  // Compressed messages are inflated by Call::answer, which stops at the size limit.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
   if (settings_.max_concurrent_streams > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, static_cast<int>(settings_.max_concurrent_streams));
   }

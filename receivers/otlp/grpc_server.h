@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <shared_mutex>
 #include <thread>
 #include <vector>
 
+#include "net/tls_settings.h"
 #include "pipeline/component.h"
 #include "pipeline/status.h"
 #include "otlp/signal.h"
@@ -28,13 +30,16 @@ class ServerCompletionQueue;
 
 namespace otlpd {
 
+class BearerToken;
 class BufferPool;
 
 struct GrpcServerSettings {
   std::string endpoint = "localhost:4317";  // host:port; port 0 picks a free one
-  int64_t max_recv_msg_size_mib = 4;        // larger messages get RESOURCE_EXHAUSTED
+  int64_t max_recv_msg_size_mib = 4;        // larger messages, before or after decompression: RESOURCE_EXHAUSTED
   int64_t max_concurrent_streams = 0;       // per connection; 0 = gRPC's default
   size_t threads = 1;                       // completion-queue threads (service.runtime.worker_threads)
+  std::string authenticator;                // auth.authenticator: a bearertokenauth id; empty: none
+  std::optional<TlsServerSettings> tls;     // absent: plaintext (h2c)
 };
 
 class GrpcServer {
@@ -48,6 +53,10 @@ class GrpcServer {
   GrpcServer(GrpcServerSettings settings, BufferPool* buffers, Handler handler, Serves serves);
   ~GrpcServer();
 
+  // From now on a call whose metadata lacks auth's header with its value is answered
+  // UNAUTHENTICATED before its message is read. Called before start().
+  void require(std::shared_ptr<const BearerToken> auth) { auth_ = std::move(auth); }
+
   // Binds and starts serving; an error names the endpoint when binding fails.
   Status start();
   uint16_t port() const { return port_; }
@@ -57,11 +66,13 @@ class GrpcServer {
  private:
   class Call;
   void dispatch(Call* call, bool ok);  // a completion-queue thread: the call's next step
+  size_t max_message_bytes() const { return static_cast<size_t>(settings_.max_recv_msg_size_mib) * 1024 * 1024; }
 
   GrpcServerSettings settings_;
   BufferPool* const buffers_;
   Handler handler_;
   Serves serves_;
+  std::shared_ptr<const BearerToken> auth_;
   std::unique_ptr<grpc::AsyncGenericService> service_;
   std::unique_ptr<grpc::ServerCompletionQueue> queue_;
   std::unique_ptr<grpc::Server> server_;

@@ -5,11 +5,13 @@
 #include <cctype>
 #include <condition_variable>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
@@ -17,12 +19,17 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <spdlog/spdlog.h>
 
+#include "extensions/bearertokenauth/bearer_token.h"
 #include "google/rpc/status.pb.h"
 #include "net/tcp_listen.h"
+#include "net/tls_server_context.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
 #include "otlp/response.h"
@@ -44,10 +51,12 @@ constexpr size_t kFirstReadSize = 16 * 1024;  // read while waiting for the next
 // read; closing with unread bytes makes the kernel send RST, which can destroy our response.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // after EMFILE and the like
+constexpr std::chrono::seconds kRefusalLogInterval{10};  // between two max_connections warnings
 
 // grpc::StatusCode numbers for answers that do not come from a Status.
 constexpr int kGrpcNotFound = 5;
 constexpr int kGrpcUnimplemented = 12;
+constexpr int kGrpcUnauthenticated = 16;
 
 enum class BodyFormat { protobuf, json };
 enum class Encoding { identity, gzip, zstd };
@@ -175,6 +184,121 @@ bool is_http_syntax_error(const beast::error_code& ec) {
   return ec.category() == http_error.category();
 }
 
+// How long the request line and headers may take: read_header_timeout, but never longer than
+// read_timeout, which covers them too; zero means no limit.
+std::chrono::milliseconds header_timeout(const HttpServerSettings& s) {
+  if (s.read_header_timeout.count() == 0) return s.read_timeout;
+  if (s.read_timeout.count() == 0) return s.read_header_timeout;
+  return std::min(s.read_header_timeout, s.read_timeout);
+}
+
+// Which origins a browser may call from, and the headers that tell it so, as the Collector's
+// confighttp sets up rs/cors. Immutable once built: used from every connection's strand.
+class CorsPolicy {
+ public:
+  explicit CorsPolicy(const CorsSettings& settings) {
+    for (const std::string& origin : settings.allowed_origins) {
+      std::string lower = lower_trimmed(origin);
+      size_t star = lower.find('*');
+      if (star == std::string::npos) {
+        origins_.push_back({lower, "", false});
+      } else {
+        origins_.push_back({lower.substr(0, star), lower.substr(star + 1), true});
+      }
+    }
+    for (const std::string& header : settings.allowed_headers) {
+      if (header == "*") {
+        any_header_ = true;
+      } else if (!beast::iequals(header, "Content-Type") && !beast::iequals(header, "Content-Encoding")) {
+        allow_headers_ += ", " + header;
+      }
+    }
+    if (settings.max_age.count() > 0) max_age_ = std::to_string(settings.max_age.count());
+  }
+
+  // A browser asking whether a cross-origin call may follow.
+  static bool is_preflight(const Request& req) {
+    return req.method() == http::verb::options && req.find(http::field::access_control_request_method) != req.end();
+  }
+
+  // 204 either way, like rs/cors: without the Allow headers the browser does not make the call.
+  void answer_preflight(const Request& req, Response& res) const {
+    res.result(http::status::no_content);
+    // The answer depends on these request headers, so a cache must tell them apart.
+    res.set(http::field::vary, "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+    std::string_view origin = sv(req[http::field::origin]);
+    if (!allows(origin) || !beast::iequals(req[http::field::access_control_request_method], "POST")) return;
+    allow_origin(origin, res);
+    res.set(http::field::access_control_allow_methods, "POST");
+    std::string_view requested = sv(req[http::field::access_control_request_headers]);
+    std::string headers = allow_headers_;
+    if (any_header_ && !requested.empty()) headers += ", " + std::string(requested);
+    res.set(http::field::access_control_allow_headers, headers);
+    if (!max_age_.empty()) res.set(http::field::access_control_max_age, max_age_);
+  }
+
+  // Any other answer: an allowed origin may read it, error answers included.
+  void annotate(const Request& req, Response& res) const {
+    res.set(http::field::vary, "Origin");
+    std::string_view origin = sv(req[http::field::origin]);
+    if (allows(origin)) allow_origin(origin, res);
+  }
+
+ private:
+  // "https://*.example.com" is {"https://", ".example.com", true}; an exact origin is all prefix.
+  struct OriginPattern {
+    std::string prefix;
+    std::string suffix;
+    bool wildcard;
+  };
+
+  bool allows(std::string_view origin) const {
+    if (origin.empty()) return false;
+    std::string o = lower_trimmed(origin);
+    for (const OriginPattern& p : origins_) {
+      if (!p.wildcard ? o == p.prefix
+                      : o.size() >= p.prefix.size() + p.suffix.size() && o.starts_with(p.prefix) &&
+                            o.ends_with(p.suffix)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The origin as sent, never "*": browser SDKs send with credentials (sendBeacon always does),
+  // and then a browser accepts neither a "*" origin nor an answer without Allow-Credentials. The
+  // receiver reads no cookies, so allowing credentials grants nothing more.
+  static void allow_origin(std::string_view origin, Response& res) {
+    res.set(http::field::access_control_allow_origin, beast::string_view(origin.data(), origin.size()));
+    res.set(http::field::access_control_allow_credentials, "true");
+  }
+
+  std::vector<OriginPattern> origins_;
+  bool any_header_ = false;
+  std::string allow_headers_ = "Content-Type, Content-Encoding";  // what OTLP requests need
+  std::string max_age_;                                           // empty: not sent
+};
+
+// Connections closed for max_connections, reported in the log at most once per
+// kRefusalLogInterval so that a flood of them cannot flood the log. Used on the acceptor's strand.
+class RefusalLog {
+ public:
+  void refused(uint16_t port, uint32_t max_connections) {
+    ++unreported_;
+    Clock::time_point now = Clock::now();
+    if (last_warning_ && now - *last_warning_ < kRefusalLogInterval) return;
+    last_warning_ = now;
+    spdlog::warn("OTLP/HTTP port {}: closed {} new connection(s) at once, max_connections ({}) are open "
+                 "(reported at most every {}s)",
+                 port, unreported_, max_connections, kRefusalLogInterval.count());
+    unreported_ = 0;
+  }
+
+ private:
+  std::optional<Clock::time_point> last_warning_;
+  uint64_t unreported_ = 0;
+};
+
 }  // namespace
 
 class Session;
@@ -185,6 +309,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       : io_(io),
         settings_(std::move(settings)),
         handler_(std::move(handler)),
+        cors_(settings_.cors ? std::optional<CorsPolicy>(std::in_place, *settings_.cors) : std::nullopt),
         acceptor_(net::make_strand(io)),
         retry_timer_(acceptor_.get_executor()) {}
 
@@ -195,20 +320,39 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   const HttpServerSettings& settings() const { return settings_; }
   // Builds the answer to one complete request; sets *close when the connection must end after it.
   void process(Request& req, Response& res, bool* close);
+  // CORS headers for an answer built elsewhere (a refusal before the body was read).
+  void allow_cross_origin(const Request& req, Response& res) const {
+    if (cors_) cors_->annotate(req, res);
+  }
   void unregister_session(uint64_t id);
+  void require(std::shared_ptr<const BearerToken> auth) { auth_ = std::move(auth); }
+  // Whether a request may go on to have its body read: its credentials, when auth is required.
+  bool authorized(const Request& req) const {
+    if (!auth_ || (cors_ && CorsPolicy::is_preflight(req))) return true;
+    auto it = req.find(auth_->header());
+    return auth_->accepts(it == req.end() ? std::string_view() : sv(it->value()));
+  }
+  // "Bearer" for the WWW-Authenticate header of a 401; empty when no auth or a custom header.
+  std::string auth_challenge() const;
 
  private:
   Status bind_and_listen();
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  // The answer to a POST (or a wrong method) on a signal path, or 404.
+  void answer(Request& req, Response& res, bool* close);
   std::optional<Status> call_handler(Signal signal, std::string&& body);
   std::vector<std::shared_ptr<Session>> live_sessions();
 
   net::io_context& io_;
   const HttpServerSettings settings_;
   const Handler handler_;
+  const std::optional<CorsPolicy> cors_;
+  std::shared_ptr<const BearerToken> auth_;  // set before start(), then read-only
+  std::shared_ptr<TlsServerContext> tls_;    // set by start() when settings_.tls; then read-only
   tcp::acceptor acceptor_;      // used on its strand once accepting
   net::steady_timer retry_timer_;
+  RefusalLog refusals_;         // used on the acceptor's strand
   std::atomic<uint16_t> port_{0};
 
   // Guarded by mu_: the lifecycle flags, the session registry and the running-handler count.
@@ -227,27 +371,61 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 // One connection. All members are used on the connection's strand only.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<HttpServer::Impl> server, uint64_t id, tcp::socket socket)
-      : server_(std::move(server)), id_(id), stream_(std::move(socket)) {}
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+  // `tls`: the context to handshake with; null for plaintext.
+  Session(std::shared_ptr<HttpServer::Impl> server, uint64_t id, tcp::socket socket,
+          std::shared_ptr<net::ssl::context> tls)
+      : server_(std::move(server)), id_(id), tls_context_(std::move(tls)), stream_(make_stream(std::move(socket))) {}
   ~Session() { server_->unregister_session(id_); }
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::next_request, shared_from_this())); }
+  void run() { net::dispatch(tcp().get_executor(), beast::bind_front_handler(&Session::start, shared_from_this())); }
   // From the control thread: finish the current request, then close; close now if idle.
-  void begin_shutdown() { net::post(stream_.get_executor(), beast::bind_front_handler(&Session::on_shutdown, shared_from_this())); }
-  void force_close() { net::post(stream_.get_executor(), beast::bind_front_handler(&Session::close, shared_from_this())); }
+  void begin_shutdown() { net::post(tcp().get_executor(), beast::bind_front_handler(&Session::on_shutdown, shared_from_this())); }
+  void force_close() { net::post(tcp().get_executor(), beast::bind_front_handler(&Session::close, shared_from_this())); }
 
  private:
-  enum class Phase { idle, reading, responding, lingering, closed };
+  enum class Phase { idle, handshaking, reading, responding, lingering, closed };
+
+  std::variant<beast::tcp_stream, TlsStream> make_stream(tcp::socket socket) {
+    if (!tls_context_) return beast::tcp_stream(std::move(socket));
+    return std::variant<beast::tcp_stream, TlsStream>(std::in_place_type<TlsStream>, std::move(socket), *tls_context_);
+  }
 
   const HttpServerSettings& settings() const { return server_->settings(); }
+  beast::tcp_stream& tcp() {
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
+  }
+  // Runs `op` with the stream HTTP is read from and written to (TLS or plain).
+  template <typename Op>
+  void with_stream(Op&& op) {
+    std::visit(std::forward<Op>(op), stream_);
+  }
 
   // Sets the deadline of the coming operations; zero means none.
   void arm(std::chrono::milliseconds timeout) {
     if (timeout.count() > 0) {
-      stream_.expires_after(timeout);
+      tcp().expires_after(timeout);
     } else {
-      stream_.expires_never();
+      tcp().expires_never();
     }
+  }
+
+  void start() {
+    auto* tls = std::get_if<TlsStream>(&stream_);
+    if (!tls) return next_request();
+    // The handshake counts against the header deadline: a client that stalls in it is a
+    // slow-loris too.
+    phase_ = Phase::handshaking;
+    arm(header_timeout(settings()));
+    tls->async_handshake(net::ssl::stream_base::server, beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (phase_ == Phase::closed) return;
+    if (ec) return close();  // no certificate, wrong CA, expired, not TLS at all: nothing to answer
+    phase_ = Phase::idle;
+    next_request();
   }
 
   void next_request() {
@@ -257,8 +435,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (first_ || buffer_.size() > 0) return read_header();  // new connection or pipelined request
     // Idle keep-alive connection: wait for the first byte of the next request under idle_timeout.
     arm(settings().idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kFirstReadSize),
-                            beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+    with_stream([&](auto& s) {
+      s.async_read_some(buffer_.prepare(kFirstReadSize), beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+    });
   }
 
   void on_first_bytes(beast::error_code ec, size_t n) {
@@ -273,21 +452,53 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::reading;
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(settings().max_request_body_size);  // a larger Content-Length fails in the header
-    arm(settings().read_timeout);                            // one deadline for header and body
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+    // The body limit is set once the client is authenticated: a client without credentials gets 401,
+    // whatever the size it announces. The body is not read before then.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    request_start_ = std::chrono::steady_clock::now();
+    arm(header_timeout(settings()));
+    with_stream([&](auto& s) {
+      http::async_read_header(s, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
+    });
   }
 
   void on_header(beast::error_code ec, size_t) {
     if (ec) return on_read_error(ec);
+    // What is left of read_timeout, counted from the request's start, bounds the body.
+    if (settings().read_timeout.count() > 0) {
+      tcp().expires_at(request_start_ + settings().read_timeout);
+    } else {
+      tcp().expires_never();
+    }
     const auto& req = parser_->get();
+    if (!server_->authorized(req)) return refuse_unauthenticated();
+    const uint64_t limit = settings().max_request_body_size;
+    if (auto length = parser_->content_length(); length && *length > limit) {
+      return on_read_error(http::error::body_limit);  // refused before a byte of the body is read
+    }
+    parser_->body_limit(limit);  // a chunked body is counted as it arrives
     if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
       // curl and others wait for this before sending a large body.
       continue_ = http::response<http::empty_body>(http::status::continue_, req.version());
-      return http::async_write(stream_, continue_, beast::bind_front_handler(&Session::on_continue, shared_from_this()));
+      return with_stream([&](auto& s) {
+        http::async_write(s, continue_, beast::bind_front_handler(&Session::on_continue, shared_from_this()));
+      });
     }
     read_body();
+  }
+
+  // 401 with the body unread (never decompressed), and the connection closed: a client without
+  // credentials gets no second try on it. The message does not repeat what was sent.
+  void refuse_unauthenticated() {
+    phase_ = Phase::responding;
+    const auto& req = parser_->get();
+    res_ = Response(http::status::unauthorized, req.version());
+    error_reply(res_, parse_content_type(sv(req[http::field::content_type])), 401, kGrpcUnauthenticated,
+                "missing or invalid credentials");
+    std::string challenge = server_->auth_challenge();
+    if (!challenge.empty()) res_.set(http::field::www_authenticate, challenge);
+    server_->allow_cross_origin(req, res_);
+    send(true);
   }
 
   void on_continue(beast::error_code ec, size_t) {
@@ -296,7 +507,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_body, shared_from_this()));
+    with_stream([&](auto& s) {
+      http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&Session::on_body, shared_from_this()));
+    });
   }
 
   void on_body(beast::error_code ec, size_t) {
@@ -321,6 +534,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (parser_->is_header_done()) format = parse_content_type(sv(parser_->get()[http::field::content_type]));
       error_reply(res_, format, 413, grpc_code(Status::too_large({})),
                   "request body larger than " + std::to_string(settings().max_request_body_size) + " bytes");
+      if (parser_->is_header_done()) server_->allow_cross_origin(parser_->get(), res_);
       return send(true);
     }
     if (ec == http::error::header_limit) {
@@ -338,8 +552,12 @@ class Session : public std::enable_shared_from_this<Session> {
     close_after_ = close_after;
     res_.keep_alive(!close_after);
     res_.prepare_payload();  // Content-Length
+    // RFC 9110 8.6: no Content-Length on a 204 (Beast 1.74 writes "0").
+    if (res_.result() == http::status::no_content) res_.erase(http::field::content_length);
     arm(settings().read_timeout);
-    http::async_write(stream_, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    with_stream([&](auto& s) {
+      http::async_write(s, res_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    });
   }
 
   void on_write(beast::error_code ec, size_t) {
@@ -354,7 +572,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::closed) return;
     phase_ = Phase::lingering;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Under TLS too: the client has its whole answer, a close_notify would add a round trip.
+    tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
     auto read_timeout = settings().read_timeout;
     arm(read_timeout.count() > 0 ? std::min(kLingerTime, read_timeout) : kLingerTime);
     drain();
@@ -362,7 +581,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void drain() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(kFirstReadSize), [self = shared_from_this()](beast::error_code ec, size_t) {
+    // Raw bytes, under TLS too: they are discarded, and decrypting them would be wasted work.
+    tcp().async_read_some(buffer_.prepare(kFirstReadSize), [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->close();
       self->drain();
     });
@@ -370,7 +590,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_shutdown() {
     stopping_ = true;
-    bool nothing_started = phase_ == Phase::idle ||
+    bool nothing_started = phase_ == Phase::idle || phase_ == Phase::handshaking ||
                            (phase_ == Phase::reading && buffer_.size() == 0 && !parser_->got_some());
     if (nothing_started) close();
   }
@@ -379,17 +599,19 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::closed) return;
     phase_ = Phase::closed;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();  // pending operations complete with operation_aborted
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp().close();  // pending operations complete with operation_aborted
   }
 
   std::shared_ptr<HttpServer::Impl> server_;
   uint64_t id_;
-  beast::tcp_stream stream_;
+  const std::shared_ptr<net::ssl::context> tls_context_;  // outlives stream_, which uses it
+  std::variant<beast::tcp_stream, TlsStream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response res_;
   http::response<http::empty_body> continue_;
+  std::chrono::steady_clock::time_point request_start_;  // read_timeout counts from here
   Phase phase_ = Phase::idle;
   bool first_ = true;
   bool stopping_ = false;
@@ -398,10 +620,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
 // ---- HttpServer::Impl ----
 
+std::string HttpServer::Impl::auth_challenge() const {
+  if (!auth_ || auth_->header() != "authorization" || auth_->scheme().empty()) return {};
+  return auth_->scheme();
+}
+
 Status HttpServer::Impl::start() {
   {
     std::lock_guard lock(mu_);
     if (started_ || shut_down_) return Status::internal("HTTP server already started");
+  }
+  if (settings_.tls) {
+    Status error;
+    tls_ = TlsServerContext::open(*settings_.tls, &error);
+    if (!tls_) return error;
   }
   Status s = bind_and_listen();
   if (!s.is_ok()) return s;
@@ -436,15 +668,21 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   std::shared_ptr<Session> session;
+  bool refused = false;
   {
     std::lock_guard lock(mu_);
-    if (!stopping_) {
+    bool full = sessions_.size() >= settings_.max_connections;
+    refused = full && !stopping_;
+    if (!full && !stopping_) {
       uint64_t id = next_session_id_++;
-      session = std::make_shared<Session>(shared_from_this(), id, std::move(socket));
+      session = std::make_shared<Session>(shared_from_this(), id, std::move(socket), tls_ ? tls_->current() : nullptr);
       sessions_[id] = session;
     }
   }
-  if (session) session->run();  // else the socket closes as it goes out of scope
+  if (session) session->run();
+  // Otherwise the socket closes unread as it goes out of scope; for a refusal that is on purpose:
+  // an answer would hold the descriptor longer, and the client retries either way.
+  if (refused) refusals_.refused(port_, settings_.max_connections);
   do_accept();
 }
 
@@ -488,6 +726,14 @@ std::optional<Status> HttpServer::Impl::call_handler(Signal signal, std::string&
 }
 
 void HttpServer::Impl::process(Request& req, Response& res, bool* close) {
+  if (cors_ && CorsPolicy::is_preflight(req) && match_path(settings_, sv(req.target()))) {
+    return cors_->answer_preflight(req, res);
+  }
+  answer(req, res, close);
+  if (cors_) cors_->annotate(req, res);
+}
+
+void HttpServer::Impl::answer(Request& req, Response& res, bool* close) {
   std::optional<BodyFormat> format = parse_content_type(sv(req[http::field::content_type]));
   std::optional<Signal> signal = match_path(settings_, sv(req.target()));
   if (!signal) {
@@ -564,6 +810,8 @@ HttpServer::HttpServer(net::io_context& io, HttpServerSettings settings, Handler
 HttpServer::~HttpServer() { impl_->shutdown(Clock::now()); }
 
 Status HttpServer::start() { return impl_->start(); }
+
+void HttpServer::require(std::shared_ptr<const BearerToken> auth) { impl_->require(std::move(auth)); }
 
 uint16_t HttpServer::port() const { return impl_->port(); }
 

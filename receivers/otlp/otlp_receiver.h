@@ -3,15 +3,17 @@
 //   receivers:
 //     otlp:
 //       protocols:
-//         grpc: {endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4}
+//         grpc: {endpoint: 127.0.0.1:4317, max_recv_msg_size_mib: 4, auth: {authenticator: bearertokenauth}}
 //         http: {endpoint: 127.0.0.1:4318, max_request_body_size: 20971520, traces_url_path: /v1/traces}
 //
 // A protocol runs only when its key is present. Both transports hand request bytes to one
 // ExportHandler, which offers them to the pipelines.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "pipeline/registry.h"
 #include "receivers/otlp/grpc_server.h"
@@ -24,7 +26,9 @@ struct OtlpReceiverConfig : ComponentConfig {
   std::optional<HttpServerSettings> http;
 };
 
+class BearerToken;
 class ExportHandler;
+struct BearerTokenSettings;
 
 class OtlpReceiver : public Receiver {
  public:
@@ -39,7 +43,14 @@ class OtlpReceiver : public Receiver {
   uint16_t http_port() const;
 
  private:
+  // The token its `auth.authenticator` names; null and token_error_ set when it cannot be read.
+  std::shared_ptr<BearerToken> open_token(const std::string& authenticator);
+
   const ComponentId id_;
+  const std::map<std::string, BearerTokenSettings>* const bearer_tokens_;  // the config's; may be null
+  std::string grpc_auth_;  // the gRPC side's authenticator id; empty: none
+  std::string http_auth_;  // the HTTP side's
+  Status token_error_;
   std::unique_ptr<ExportHandler> handler_;
   std::unique_ptr<GrpcServer> grpc_;
   std::unique_ptr<HttpServer> http_;

@@ -221,7 +221,7 @@ service:
   extensions: [zpages]
   pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
 )");
-  CHECK(has_error(extension.errors, "extensions.zpages", "unknown extension type (otlpd has: file_storage, health_check)"));
+  CHECK(has_error(extension.errors, "extensions.zpages", "unknown extension type (otlpd has: bearertokenauth, file_storage, health_check)"));
   CHECK(has_error(extension.errors, "service.extensions[0]", "extension \"zpages\" is not configured"));
 }
 
@@ -539,4 +539,54 @@ extensions: {oauth: {client_secret: s3cr3t, scopes: [a, b]}}
   CHECK(r["extensions"]["oauth"]["client_secret"].as<std::string>() == "[REDACTED]");
   CHECK(r["extensions"]["oauth"]["scopes"].size() == 2);
   CHECK(root["exporters"]["otlp"]["headers"]["x-tenant"].as<std::string>() == "acme");  // a copy
+}
+
+TEST_CASE("bearertokenauth: token or filename, and an auth block must name a running one", "[config][auth]") {
+  Loaded ok = load(R"(
+extensions:
+  bearertokenauth: {token: abc}
+  bearertokenauth/file: {filename: /etc/otlpd/token, scheme: Token, header: X-Auth}
+receivers:
+  otlp: {protocols: {grpc: {auth: {authenticator: bearertokenauth}}}}
+exporters:
+  otlp: {endpoint: "backend:4317", auth: {authenticator: bearertokenauth/file}}
+service:
+  extensions: [bearertokenauth, bearertokenauth/file]
+  pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}
+)");
+  INFO(ok.errors.to_string());
+  REQUIRE(ok.ok);
+  CHECK(ok.config.bearer_tokens.at("bearertokenauth").token == "abc");
+  CHECK(ok.config.bearer_tokens.at("bearertokenauth").header == "Authorization");
+  CHECK(ok.config.bearer_tokens.at("bearertokenauth").scheme == "Bearer");
+  CHECK(ok.config.bearer_tokens.at("bearertokenauth/file").filename == "/etc/otlpd/token");
+  CHECK(ok.config.receivers.at("otlp").extensions == std::vector<std::string>{"bearertokenauth"});
+  CHECK(ok.config.exporters.at("otlp").extensions == std::vector<std::string>{"bearertokenauth/file"});
+
+  Loaded bad = load(R"(
+extensions:
+  bearertokenauth: {}
+  bearertokenauth/both: {token: a, filename: /t}
+  bearertokenauth/unlisted: {token: a}
+receivers:
+  otlp: {protocols: {grpc: {auth: {authenticator: bearertokenauth/unlisted}}}}
+  otlp/2: {protocols: {grpc: {endpoint: "127.0.0.1:0", auth: {authenticator: nothing}}}}
+  otlp/3: {protocols: {grpc: {endpoint: "127.0.0.1:1", auth: {}}}}
+exporters:
+  otlp: {endpoint: "backend:4317", auth: {authenticator: health_check}}
+service:
+  extensions: [bearertokenauth, bearertokenauth/both]
+  pipelines: {traces: {receivers: [otlp, otlp/2, otlp/3], exporters: [otlp]}}
+)");
+  INFO(bad.errors.to_string());
+  CHECK(has_error(bad.errors, "extensions.bearertokenauth", "token or filename is required"));
+  CHECK(has_error(bad.errors, "extensions.bearertokenauth/both", "set only one of token and filename"));
+  CHECK(has_error(bad.errors, "receivers.otlp.protocols.grpc.auth.authenticator",
+                  "extension \"bearertokenauth/unlisted\" is not listed in service.extensions"));
+  CHECK(has_error(bad.errors, "receivers.otlp/2.protocols.grpc.auth.authenticator",
+                  "extension \"nothing\" is not a configured bearertokenauth extension"));
+  CHECK(has_error(bad.errors, "receivers.otlp/3.protocols.grpc.auth.authenticator", "required"));
+  CHECK(has_error(bad.errors, "exporters.otlp.auth.authenticator",
+                  "extension \"health_check\" is not a configured bearertokenauth extension"));
+  CHECK(bad.errors.size() == 6);
 }

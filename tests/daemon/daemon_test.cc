@@ -120,10 +120,14 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
-// Sends one request of `n` spans named "<prefix>-<i>" over OTLP/gRPC, once the daemon listens.
-bool export_spans(uint16_t port, const std::string& prefix, int n) {
+// Sends one request of `n` spans named "<prefix>-<i>" over OTLP/gRPC, once the daemon listens,
+// with `metadata`; the call's status (UNAVAILABLE when nothing listens within 10 s).
+grpc::Status export_spans_status(uint16_t port, const std::string& prefix, int n,
+                                 const std::vector<std::pair<std::string, std::string>>& metadata) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) return false;
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not listening");
+  }
   auto stub = col::trace::v1::TraceService::NewStub(channel);
   col::trace::v1::ExportTraceServiceRequest req;
   auto* ss = req.add_resource_spans()->add_scope_spans();
@@ -135,8 +139,13 @@ bool export_spans(uint16_t port, const std::string& prefix, int n) {
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  for (const auto& [key, value] : metadata) ctx.AddMetadata(key, value);
   col::trace::v1::ExportTraceServiceResponse resp;
-  return stub->Export(&ctx, req, &resp).ok();
+  return stub->Export(&ctx, req, &resp);
+}
+
+bool export_spans(uint16_t port, const std::string& prefix, int n) {
+  return export_spans_status(port, prefix, n, {}).ok();
 }
 
 // GET http://127.0.0.1:<port><path> with Connection: close; the whole response (status line,
@@ -209,7 +218,8 @@ TEST_CASE("otlpd components lists every type with a description", "[daemon][cli]
         "processors:\n  batch            groups items", "  memory_limiter   refuses data",
         "exporters:\n  debug            prints batches", "  file             writes OTLP/JSON",
         "  otlp             sends OTLP over gRPC", "  otlphttp         sends OTLP over HTTP",
-        "extensions:\n  file_storage     a directory for persistent sending queues",
+        "extensions:\n  bearertokenauth  a bearer token receivers require (auth) and exporters send",
+        "  file_storage     a directory for persistent sending queues",
         "  health_check     an HTTP endpoint answering 200 when otlpd is healthy"}) {
     CHECK(r.output.find(line) != std::string::npos);
   }
@@ -462,15 +472,6 @@ class NotifySocket {
   int fd_ = -1;
 };
 
-// Polls the log until it contains `text`; false after 10 s.
-bool wait_until_logged(const fs::path& log, const std::string& text) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (read_file(log).find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a deadline
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -588,5 +589,64 @@ TEST_CASE("the health_check extension: 200 while running, 503 while an exporter 
   CHECK(page.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
   CHECK(page.find("{\"status\":\"stopping\",\"healthy\":false,") != std::string::npos);
   CHECK(daemon.wait_exit(std::chrono::seconds(15)) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("bearertokenauth: a receiver refuses a missing or wrong token, an exporter sends the right one",
+          "[daemon][auth]") {
+  fs::path dir = temp_dir();
+  const uint16_t backend_port = free_port(), front_port = free_port();
+  const std::string token = "k7Qz-0123456789-secret";
+  write_file(dir / "token", token + "\n");
+  // The backend otlpd requires the token (from a file) and writes what it accepts.
+  write_file(dir / "backend.yaml",
+             "extensions: {bearertokenauth: {filename: " + (dir / "token").string() + "}}\n"
+             "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(backend_port) +
+             ", auth: {authenticator: bearertokenauth}}}}}\n"
+             "exporters: {file: {path: " + (dir / "out.jsonl").string() + "}}\n"
+             "service:\n"
+             "  extensions: [bearertokenauth]\n"
+             "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+             "  pipelines: {traces: {receivers: [otlp], exporters: [file]}}\n");
+  // The front otlpd forwards to it with the token (inline here).
+  write_file(dir / "front.yaml",
+             "extensions: {bearertokenauth: {token: " + token + "}}\n"
+             "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:" + std::to_string(front_port) + "}}}}\n"
+             "exporters: {otlp: {endpoint: 127.0.0.1:" + std::to_string(backend_port) +
+             ", tls: {insecure: true}, auth: {authenticator: bearertokenauth}}}\n"
+             "service:\n"
+             "  extensions: [bearertokenauth]\n"
+             "  telemetry: {metrics: {address: 127.0.0.1:0}}\n"
+             "  pipelines: {traces: {receivers: [otlp], exporters: [otlp]}}\n");
+  Daemon backend(dir / "backend.yaml", dir / "backend.log");
+  Daemon front(dir / "front.yaml", dir / "front.log");
+  wait_for_log(dir / "backend.log", " running ", std::chrono::seconds(10));
+  wait_for_log(dir / "front.log", " running ", std::chrono::seconds(10));
+
+  grpc::Status missing = export_spans_status(backend_port, "none", 1, {});
+  CHECK(missing.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(missing.error_message() == "missing or invalid credentials");
+  std::string wrong_bytes = token;
+  wrong_bytes.back() = 'X';  // the right length, one byte off
+  for (const std::string& value : {"Bearer " + wrong_bytes, "Bearer " + token + "x", token, "Basic " + token}) {
+    grpc::Status s = export_spans_status(backend_port, "wrong", 1, {{"authorization", value}});
+    INFO(value);
+    CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(s.error_message().find(token) == std::string::npos);  // never echoed
+  }
+  CHECK(export_spans_status(backend_port, "direct", 2, {{"authorization", "Bearer " + token}}).ok());
+  // Through the front otlpd, whose exporter adds the header.
+  CHECK(export_spans(front_port, "forwarded", 3));
+  const std::string out = wait_for_log(dir / "out.jsonl", "forwarded-2", std::chrono::seconds(10));
+  CHECK(out.find("direct-1") != std::string::npos);
+  CHECK(out.find("wrong") == std::string::npos);
+  CHECK(out.find("none") == std::string::npos);
+
+  CHECK(front.terminate(std::chrono::seconds(15)) == 0);
+  CHECK(backend.terminate(std::chrono::seconds(15)) == 0);
+  for (const char* log : {"backend.log", "front.log"}) {
+    INFO(log);
+    CHECK(read_file(dir / log).find(token) == std::string::npos);  // never logged
+  }
   fs::remove_all(dir);
 }

@@ -31,6 +31,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
+
 namespace fault {
 
 namespace fs = std::filesystem;
@@ -97,23 +99,9 @@ inline std::string fill(std::string text, const std::map<std::string, std::strin
   return text;
 }
 
-// A directory of its own per test (configs, otlpd's log); removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    static int n = 0;
-    path_ = fs::temp_directory_path() / ("otlpd-fault-" + std::to_string(getpid()) + "-" + std::to_string(++n));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A directory of its own per test, removed at the end.
+struct TempDir : otlpd::test::TempDir {
+  TempDir() : otlpd::test::TempDir("otlpd-fault") {}
 };
 
 // Peak resident set size of a running process in KiB (VmHWM), 0 when it cannot be read.

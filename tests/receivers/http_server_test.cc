@@ -1,5 +1,7 @@
 #include "receivers/otlp/http_server.h"
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,10 +14,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
 
+#include "extensions/bearertokenauth/bearer_token.h"
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
@@ -85,6 +89,36 @@ class Client {
     return ec == net::error::eof || ec == net::error::connection_reset;
   }
 
+  // Writes `bytes` one at a time, `interval` apart, until the server closes the connection or
+  // starts answering; true when it closed (before the client's timeout), whatever was unsent.
+  // An answer stays buffered for read().
+  bool trickle(const std::string& bytes, std::chrono::milliseconds interval) {
+    stream_.expires_after(kClientTimeout);
+    net::steady_timer pause(io_);
+    bool done = false;
+    bool closed = false;
+    stream_.async_read_some(buffer_.prepare(4096), [&](beast::error_code ec, size_t n) {
+      buffer_.commit(n);
+      done = true;
+      closed = ec == net::error::eof || ec == net::error::connection_reset;
+      pause.cancel();
+    });
+    size_t sent = 0;
+    std::function<void()> write_next = [&] {
+      if (done || sent == bytes.size()) return;
+      net::async_write(stream_, net::buffer(&bytes[sent++], 1), [&](beast::error_code ec, size_t) {
+        if (ec || done) return;
+        pause.expires_after(interval);
+        pause.async_wait([&](beast::error_code wait_ec) {
+          if (!wait_ec) write_next();
+        });
+      });
+    };
+    write_next();
+    run();
+    return closed;
+  }
+
  private:
   template <typename Start>
   beast::error_code run_op(Start start) {
@@ -122,13 +156,14 @@ struct Call {
 // answers with `answer`.
 class Fixture {
  public:
-  explicit Fixture(HttpServerSettings settings = {}) {
+  explicit Fixture(HttpServerSettings settings = {}, std::shared_ptr<const BearerToken> auth = nullptr) {
     settings.endpoint = "127.0.0.1:0";
     server_ = std::make_unique<HttpServer>(io_, settings, [this](Signal signal, std::string&& bytes) {
       std::lock_guard lock(mu_);
       calls_.push_back({signal, std::move(bytes)});
       return answer_;
     });
+    if (auth) server_->require(std::move(auth));
     Status s = server_->start();
     INFO(s.to_string());
     REQUIRE(s.is_ok());
@@ -547,6 +582,287 @@ TEST_CASE("start fails on a port already in use", "[http_server]") {
   s.endpoint = "no-port";
   HttpServer third(io, s, [](Signal, std::string&&) { return Status::ok(); });
   CHECK_FALSE(third.start().is_ok());
+}
+
+http::request<http::string_body> preflight(const std::string& origin, const std::string& method = "POST") {
+  http::request<http::string_body> req(http::verb::options, "/v1/traces", 11);
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::origin, origin);
+  req.set(http::field::access_control_request_method, method);
+  req.set(http::field::access_control_request_headers, "content-type");
+  return req;
+}
+
+bool has(const Response& res, http::field field) { return res.find(field) != res.end(); }
+
+// Fresh connections until one gets its POST answered, or false at the deadline.
+bool served_before(uint16_t port, Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    Client c(port);
+    Response res;
+    if (!c.send(post("/v1/traces", kProtobuf, "x")) && !c.read(&res) && res.result_int() == 200) return true;
+  }
+  return false;
+}
+
+TEST_CASE("read_header_timeout closes a connection whose headers come too slowly", "[http_server]") {
+  HttpServerSettings s;
+  s.read_header_timeout = 300ms;
+  s.read_timeout = 60s;  // longer than the client's timeout: only the header deadline can close in time
+  Fixture f(s);
+  Client slow(f.port());
+  REQUIRE_FALSE(slow.write("POST /v1/traces HTTP/1.1\r\nHost: x\r\n"));
+  Client normal(f.port());
+  CHECK(normal.request(post("/v1/traces", kProtobuf, "x")).result_int() == 200);
+  CHECK(slow.closed_by_server());
+
+  // A byte every 50 ms keeps the reads busy but does not move the deadline.
+  Client trickling(f.port());
+  CHECK(trickling.trickle("POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(1000, 'a'), 50ms));
+  CHECK(normal.request(post("/v1/traces", kProtobuf, "y")).result_int() == 200);
+  CHECK(f.calls().size() == 2);
+}
+
+TEST_CASE("read_header_timeout leaves the body to read_timeout", "[http_server]") {
+  HttpServerSettings s;
+  s.read_header_timeout = 200ms;
+  s.read_timeout = 60s;
+  Fixture f(s);
+  Client c(f.port());
+  REQUIRE_FALSE(c.write("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                        "Content-Length: 20\r\n\r\n"));
+  // The body trickles in long after the header deadline and is still read to the end.
+  const std::string body(20, 'b');
+  CHECK_FALSE(c.trickle(body, 50ms));  // the server answers instead of closing: no EOF
+  Response res;
+  REQUIRE_FALSE(c.read(&res));
+  CHECK(res.result_int() == 200);
+  REQUIRE(f.calls().size() == 1);
+  CHECK(f.calls()[0].bytes == body);
+}
+
+TEST_CASE("slow clients below max_connections do not hold up others", "[http_server]") {
+  HttpServerSettings s;
+  s.read_header_timeout = 20s;
+  s.max_connections = 64;
+  Fixture f(s);
+  std::vector<std::unique_ptr<Client>> slow;
+  for (int i = 0; i < 50; ++i) {
+    slow.push_back(std::make_unique<Client>(f.port()));
+    REQUIRE_FALSE(slow.back()->write("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-"));
+  }
+  Client normal(f.port());
+  auto start = Clock::now();
+  for (int i = 0; i < 5; ++i) CHECK(normal.request(post("/v1/traces", kProtobuf, "x")).result_int() == 200);
+  // Far below read_header_timeout: the answers did not wait for the slow clients to time out.
+  CHECK(Clock::now() - start < 5s);
+}
+
+TEST_CASE("max_connections refuses the connection over the cap until one closes", "[http_server]") {
+  HttpServerSettings s;
+  s.max_connections = 4;
+  Fixture f(s);
+  std::vector<std::unique_ptr<Client>> open;
+  for (int i = 0; i < 4; ++i) {
+    open.push_back(std::make_unique<Client>(f.port()));
+    CHECK(open.back()->request(post("/v1/traces", kProtobuf, "x")).result_int() == 200);
+  }
+  {
+    Client over(f.port());  // the kernel completes the handshake; the server closes it unread
+    CHECK(over.closed_by_server());
+  }
+  CHECK(open[0]->request(post("/v1/traces", kProtobuf, "x")).result_int() == 200);  // the others go on
+  open.pop_back();
+  // The server sees the close asynchronously: retry until a new connection is served.
+  CHECK(served_before(f.port(), Clock::now() + 10s));
+}
+
+HttpServerSettings with_cors(std::vector<std::string> origins, std::vector<std::string> headers = {},
+                             std::chrono::seconds max_age = 0s) {
+  HttpServerSettings s;
+  s.cors = CorsSettings{std::move(origins), std::move(headers), max_age};
+  return s;
+}
+
+TEST_CASE("CORS preflight from an allowed origin", "[http_server]") {
+  Fixture f(with_cors({"https://app.example.com"}, {"X-Tenant", "content-type"}, 600s));
+  Client c(f.port());
+  Response res = c.request(preflight("https://app.example.com"));
+  CHECK(res.result_int() == 204);
+  CHECK(res[http::field::access_control_allow_origin] == "https://app.example.com");
+  CHECK(res[http::field::access_control_allow_credentials] == "true");
+  CHECK(res[http::field::access_control_allow_methods] == "POST");
+  CHECK(res[http::field::access_control_allow_headers] == "Content-Type, Content-Encoding, X-Tenant");
+  CHECK(res[http::field::access_control_max_age] == "600");
+  CHECK(res[http::field::vary] == "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+  CHECK_FALSE(has(res, http::field::content_length));
+  CHECK(res.body().empty());
+  CHECK(res.keep_alive());
+  // Origins compare case-insensitively and are echoed as sent.
+  res = c.request(preflight("HTTPS://App.Example.com"));
+  CHECK(res[http::field::access_control_allow_origin] == "HTTPS://App.Example.com");
+  CHECK(f.calls().empty());
+}
+
+TEST_CASE("CORS preflight from another origin or for another method gets no CORS headers", "[http_server]") {
+  Fixture f(with_cors({"https://app.example.com"}));
+  Client c(f.port());
+  for (auto req : {preflight("https://evil.example.net"), preflight("https://app.example.com", "PUT"),
+                   preflight("http://app.example.com"), preflight("https://app.example.com.evil.net")}) {
+    Response res = c.request(req);
+    CHECK(res.result_int() == 204);
+    CHECK_FALSE(has(res, http::field::access_control_allow_origin));
+    CHECK_FALSE(has(res, http::field::access_control_allow_methods));
+    CHECK_FALSE(has(res, http::field::access_control_allow_headers));
+    CHECK(res[http::field::vary] == "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+  }
+  // Not a signal path: no preflight answer.
+  auto req = preflight("https://app.example.com");
+  req.target("/v1/other");
+  CHECK(c.request(req).result_int() == 404);
+}
+
+TEST_CASE("CORS wildcard origins", "[http_server]") {
+  Fixture f(with_cors({"https://*.example.com"}));
+  Client c(f.port());
+  auto allowed = [&](const std::string& origin) {
+    return has(c.request(preflight(origin)), http::field::access_control_allow_origin);
+  };
+  CHECK(allowed("https://app.example.com"));
+  CHECK(allowed("https://a.b.example.com"));
+  CHECK_FALSE(allowed("https://example.com"));
+  CHECK_FALSE(allowed("http://app.example.com"));
+  CHECK_FALSE(allowed("https://app.example.com.evil.net"));
+  CHECK_FALSE(allowed("https://appexample.com"));
+
+  Fixture any(with_cors({"*"}, {"*"}));
+  Client c2(any.port());
+  Response res = c2.request(preflight("https://anywhere.test"));
+  CHECK(res[http::field::access_control_allow_origin] == "https://anywhere.test");  // never "*": credentials
+  CHECK(res[http::field::access_control_allow_headers] == "Content-Type, Content-Encoding, content-type");
+  CHECK_FALSE(has(res, http::field::access_control_max_age));  // max_age 0
+}
+
+TEST_CASE("CORS on answers: allowed origins may read them, errors included", "[http_server]") {
+  Fixture f(with_cors({"https://app.example.com"}));
+  Client c(f.port());
+  auto req = post("/v1/traces", kJson, trace_request_json());
+  req.set(http::field::origin, "https://app.example.com");
+  Response res = c.request(req);
+  CHECK(res.result_int() == 200);
+  CHECK(res[http::field::access_control_allow_origin] == "https://app.example.com");
+  CHECK(res[http::field::access_control_allow_credentials] == "true");
+  CHECK(res[http::field::vary] == "Origin");
+
+  req = post("/v1/traces", kJson, "{not json");
+  req.set(http::field::origin, "https://app.example.com");
+  res = c.request(req);
+  CHECK(res.result_int() == 400);
+  CHECK(res[http::field::access_control_allow_origin] == "https://app.example.com");
+
+  req = post("/v1/traces", kProtobuf, "x");
+  req.set(http::field::origin, "https://evil.example.net");
+  res = c.request(req);
+  CHECK(res.result_int() == 200);
+  CHECK_FALSE(has(res, http::field::access_control_allow_origin));
+  CHECK(res[http::field::vary] == "Origin");
+
+  res = c.request(post("/v1/traces", kProtobuf, "x"));  // no Origin: not a browser
+  CHECK_FALSE(has(res, http::field::access_control_allow_origin));
+}
+
+TEST_CASE("without cors OPTIONS stays 405", "[http_server]") {
+  Fixture f;
+  Client c(f.port());
+  Response res = c.request(preflight("https://app.example.com"));
+  CHECK(res.result_int() == 405);
+  CHECK(res[http::field::allow] == "POST");
+  CHECK_FALSE(has(res, http::field::access_control_allow_origin));
+  CHECK_FALSE(has(res, http::field::vary));
+}
+
+std::shared_ptr<const BearerToken> token(const std::string& value) {
+  BearerTokenSettings settings;
+  settings.token = value;
+  Status error;
+  std::shared_ptr<const BearerToken> t = BearerToken::open(settings, &error);
+  REQUIRE(t);
+  return t;
+}
+
+http::request<http::string_body> with_authorization(http::request<http::string_body> req, const std::string& value) {
+  req.set(http::field::authorization, value);
+  return req;
+}
+
+TEST_CASE("auth: 401 once the headers are read, before any body byte arrives", "[http_server][auth]") {
+  Fixture f({}, token("s3cret-token"));
+  Client c(f.port());
+  // A 20 MB body is announced but never sent: the answer cannot depend on reading it.
+  REQUIRE_FALSE(c.write("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                        "Content-Encoding: gzip\r\nContent-Length: 20000000\r\n\r\n"));
+  Response res;
+  REQUIRE_FALSE(c.read(&res));
+  CHECK(res.result_int() == 401);
+  CHECK(res[http::field::www_authenticate] == "Bearer");
+  CHECK_FALSE(res.keep_alive());
+  require_content_length(res);
+  google::rpc::Status st = rpc_status_from(res);
+  CHECK(st.code() == 16);
+  CHECK(st.message() == "missing or invalid credentials");
+  CHECK(c.closed_by_server());
+  CHECK(f.calls().empty());
+}
+
+TEST_CASE("auth: wrong, truncated, longer and differently cased tokens are all 401", "[http_server][auth]") {
+  Fixture f({}, token("s3cret-token"));
+  for (const std::string& value : {std::string("Bearer s3cret-tokeN"), std::string("Bearer s3cret-toke"),
+                                   std::string("Bearer s3cret-token2"), std::string("bearer s3cret-token"),
+                                   std::string("s3cret-token"), std::string("Basic czNjcmV0LXRva2Vu"),
+                                   std::string("Bearer  s3cret-token"), std::string()}) {
+    INFO("Authorization: " << value);
+    Client c(f.port());
+    auto req = post("/v1/traces", kJson, trace_request_json());
+    if (!value.empty()) req.set(http::field::authorization, value);
+    Response res = c.request(req);
+    CHECK(res.result_int() == 401);
+    CHECK(res[http::field::content_type] == kJson);
+    CHECK(rpc_status_from(res).code() == 16);
+    // Nothing of what was sent comes back.
+    CHECK(res.body().find("s3cret") == std::string::npos);
+    CHECK(res.body().find("Bearer") == std::string::npos);
+  }
+  CHECK(f.calls().empty());
+}
+
+TEST_CASE("auth: the right token is served, on every path and with keep-alive", "[http_server][auth]") {
+  Fixture f({}, token("s3cret-token"));
+  Client c(f.port());
+  for (const char* path : {"/v1/traces", "/v1/metrics", "/v1/logs"}) {
+    Response res = c.request(with_authorization(post(path, kProtobuf, "x"), "Bearer s3cret-token"));
+    CHECK(res.result_int() == 200);
+    CHECK(res.keep_alive());
+  }
+  CHECK(f.calls().size() == 3);
+  // A 404 needs credentials too: an unauthenticated client learns nothing about the paths.
+  Client other(f.port());
+  CHECK(other.request(post("/v1/other", kProtobuf, "x")).result_int() == 401);
+}
+
+TEST_CASE("auth: a CORS preflight needs no credentials, the request after it does", "[http_server][auth]") {
+  Fixture f(with_cors({"https://app.example.com"}), token("s3cret-token"));
+  Client c(f.port());
+  Response res = c.request(preflight("https://app.example.com"));
+  CHECK(res.result_int() == 204);
+  CHECK(res[http::field::access_control_allow_origin] == "https://app.example.com");
+  Client c2(f.port());
+  auto req = post("/v1/traces", kJson, trace_request_json());
+  req.set(http::field::origin, "https://app.example.com");
+  res = c2.request(req);
+  CHECK(res.result_int() == 401);
+  // The page may read the refusal.
+  CHECK(res[http::field::access_control_allow_origin] == "https://app.example.com");
+  CHECK(f.calls().empty());
 }
 
 TEST_CASE("shutdown closes idle connections and is idempotent", "[http_server]") {

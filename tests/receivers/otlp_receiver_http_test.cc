@@ -1,5 +1,5 @@
 // The otlp receiver's HTTP side end to end through its ExportHandler: framing checks and the
-// pipeline's answers become HTTP statuses.
+// pipeline's answers become HTTP statuses; and its `protocols.http` config keys.
 #include <catch2/catch.hpp>
 
 #include <boost/asio/connect.hpp>
@@ -8,6 +8,9 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <yaml-cpp/yaml.h>
+
+#include "config/node.h"
 #include "pipeline/telemetry.h"
 #include "otlp/wire.h"
 #include "receivers/otlp/otlp_receiver.h"
@@ -110,4 +113,72 @@ TEST_CASE("HTTP requests broken below the item level are 400 too", "[receiver][h
   response = f.post("/v1/traces", "application/x-protobuf", wrap(1, wrap(2, wrap(2, bad_name))));
   CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
   CHECK(f.sink->call_count() == 0);
+}
+
+namespace {
+
+struct ParsedHttp {
+  config::Errors errors;
+  std::optional<HttpServerSettings> http;
+};
+
+// `http_flow` is the value of receivers.otlp.protocols.http in YAML flow style.
+ParsedHttp parse_http(const std::string& http_flow) {
+  ParsedHttp p;
+  config::Node node(YAML::Load("protocols: {http: " + http_flow + "}"), "receivers.otlp", &p.errors);
+  ComponentConfigPtr config = OtlpReceiverFactory().parse(node);
+  p.http = static_cast<const OtlpReceiverConfig&>(*config).http;
+  return p;
+}
+
+std::string http_error(const std::string& http_flow) { return parse_http(http_flow).errors.to_string(); }
+
+}  // namespace
+
+TEST_CASE("HTTP hardening keys: defaults", "[receiver][http]") {
+  ParsedHttp p = parse_http("{}");
+  INFO(p.errors.to_string());
+  REQUIRE(p.errors.empty());
+  REQUIRE(p.http);
+  CHECK(p.http->read_header_timeout == 10s);
+  CHECK(p.http->read_timeout == 30s);
+  CHECK(p.http->max_connections == 4096);
+  CHECK_FALSE(p.http->cors);
+}
+
+TEST_CASE("HTTP hardening keys: every key", "[receiver][http]") {
+  ParsedHttp p = parse_http(
+      "{read_header_timeout: 2s, max_connections: 100, cors: {allowed_origins: ['https://*.example.com', "
+      "'https://app.example.org'], allowed_headers: [X-Tenant, '*'], max_age: 7200}}");
+  INFO(p.errors.to_string());
+  REQUIRE(p.errors.empty());
+  CHECK(p.http->read_header_timeout == 2s);
+  CHECK(p.http->max_connections == 100);
+  REQUIRE(p.http->cors);
+  CHECK(p.http->cors->allowed_origins == std::vector<std::string>{"https://*.example.com", "https://app.example.org"});
+  CHECK(p.http->cors->allowed_headers == std::vector<std::string>{"X-Tenant", "*"});
+  CHECK(p.http->cors->max_age == std::chrono::seconds(7200));
+  CHECK(parse_http("{read_header_timeout: 0, max_connections: 1048576}").errors.empty());
+}
+
+TEST_CASE("HTTP hardening keys: bad values name their path", "[receiver][http]") {
+  const std::string at = "receivers.otlp.protocols.http.";
+  CHECK(http_error("{max_connections: 0}") == at + "max_connections: must be between 1 and 1048576, got 0");
+  CHECK(http_error("{max_connections: -5}") == at + "max_connections: must be between 1 and 1048576, got -5");
+  CHECK(http_error("{max_connections: 1048577}") ==
+        at + "max_connections: must be between 1 and 1048576, got 1048577");
+  CHECK(http_error("{read_header_timeout: -1s}") ==
+        at + "read_header_timeout: invalid duration \"-1s\" (expected a number with a unit, e.g. 200ms, 5s, 1m)");
+  CHECK(http_error("{cors: {allowed_origins: ['*'], max_age: -1}}") ==
+        at + "cors.max_age: must be between 0 and 86400, got -1");
+  CHECK(http_error("{cors: {allowed_origins: ['*'], max_age: 86401}}") ==
+        at + "cors.max_age: must be between 0 and 86400, got 86401");
+  CHECK(http_error("{cors: {allowed_origins: ['*'], allowed_methods: [POST]}}") ==
+        at + "cors.allowed_methods: unknown key");
+  CHECK(http_error("{cors: {max_age: 10}}") == at + "cors.allowed_origins: at least one origin is required");
+  CHECK(http_error("{cors: }") == at + "cors.allowed_origins: at least one origin is required");
+  CHECK(http_error("{cors: {allowed_origins: ['https://*.*.example.com', '']}}") ==
+        at + "cors.allowed_origins[0]: at most one * is allowed\n" + at + "cors.allowed_origins[1]: must not be empty");
+  CHECK(http_error("{cors: {allowed_origins: ['*'], allowed_headers: ['X Bad', 'X-Good', \"a\\r\\nb\"]}}") ==
+        at + "cors.allowed_headers[0]: not a header name\n" + at + "cors.allowed_headers[2]: not a header name");
 }

@@ -1,0 +1,55 @@
+#include "net/pem_files.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+namespace otlpd {
+
+namespace {
+
+bool read_whole_file(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream text;
+  text << in.rdbuf();
+  *out = text.str();
+  return static_cast<bool>(in) || in.eof();
+}
+
+// The number of certificates in a PEM text (0 when it holds none or is malformed).
+int count_pem_certificates(const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  int n = 0;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_free(cert);
+    ++n;
+  }
+  ERR_clear_error();  // the read that ends the loop always fails
+  return n;
+}
+
+}  // namespace
+
+Status read_tls_file(const char* key, const std::string& path, bool certificates, std::string* out) {
+  if (path.empty()) return Status::ok();
+  if (!read_whole_file(path, out)) return Status::invalid_argument(std::string("cannot read tls.") + key + " " + path);
+  if (certificates && count_pem_certificates(*out) == 0) {
+    return Status::invalid_argument(std::string("tls.") + key + " " + path + " holds no PEM certificate");
+  }
+  return Status::ok();
+}
+
+std::string openssl_reason() {
+  unsigned long code = ERR_get_error();
+  char text[256] = "unknown error";
+  if (code != 0) ERR_error_string_n(code, text, sizeof(text));
+  ERR_clear_error();
+  return text;
+}
+
+}  // namespace otlpd

@@ -1,0 +1,125 @@
+#include "net/tls_server_context.h"
+
+#include <sys/stat.h>
+
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include "net/pem_files.h"
+
+namespace otlpd {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+
+BioPtr memory_bio(const std::string& pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+}
+
+std::string stamp_of(const std::string& path) {
+  if (path.empty()) return "-";
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return "?";
+  return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_ino);
+}
+
+}  // namespace
+
+Status read_tls_server_files(const TlsServerSettings& settings, TlsServerFiles* out) {
+  TlsServerFiles files;
+  Status s = read_tls_file("cert_file", settings.cert_file, true, &files.cert_pem);
+  if (s.is_ok()) s = read_tls_file("key_file", settings.key_file, false, &files.key_pem);
+  if (s.is_ok()) s = read_tls_file("client_ca_file", settings.client_ca_file, true, &files.client_ca_pem);
+  if (!s.is_ok()) return s;
+  // Loading them into a context checks the key and that it belongs to the certificate.
+  std::shared_ptr<ssl::context> ctx;
+  if (s = make_tls_server_context(settings, files, &ctx); !s.is_ok()) return s;
+  *out = std::move(files);
+  return Status::ok();
+}
+
+Status make_tls_server_context(const TlsServerSettings& settings, const TlsServerFiles& files,
+                               std::shared_ptr<ssl::context>* out) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, settings.min_version == TlsVersion::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain(boost::asio::buffer(files.cert_pem), ec);
+  if (ec) return Status::invalid_argument("tls.cert_file " + settings.cert_file + ": " + ec.message());
+  ctx->use_private_key(boost::asio::buffer(files.key_pem), ssl::context::pem, ec);
+  if (ec) return Status::invalid_argument("tls.key_file " + settings.key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return Status::invalid_argument("tls.key_file " + settings.key_file + " does not match tls.cert_file " +
+                                    settings.cert_file + ": " + openssl_reason());
+  }
+  if (!files.client_ca_pem.empty()) {
+    ctx->add_certificate_authority(boost::asio::buffer(files.client_ca_pem), ec);
+    if (ec) return Status::invalid_argument("tls.client_ca_file " + settings.client_ca_file + ": " + ec.message());
+    // Tell clients which CAs are accepted, and refuse the handshake without a valid certificate.
+    BioPtr bio = memory_bio(files.client_ca_pem);
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert)));
+      X509_free(cert);
+    }
+    ERR_clear_error();
+    SSL_CTX_set_client_CA_list(native, names);
+    ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  *out = std::move(ctx);
+  return Status::ok();
+}
+
+std::shared_ptr<TlsServerContext> TlsServerContext::open(const TlsServerSettings& settings, Status* error) {
+  std::shared_ptr<TlsServerContext> t(new TlsServerContext(settings));
+  t->stamp_ = t->files_stamp();
+  TlsServerFiles files;
+  if (Status s = read_tls_server_files(settings, &files); !s.is_ok()) {
+    *error = s;
+    return nullptr;
+  }
+  if (Status s = make_tls_server_context(settings, files, &t->context_); !s.is_ok()) {
+    *error = s;
+    return nullptr;
+  }
+  t->next_check_ = std::chrono::steady_clock::now() + settings.reload_interval;
+  return t;
+}
+
+std::string TlsServerContext::files_stamp() const {
+  return stamp_of(settings_.cert_file) + "|" + stamp_of(settings_.key_file) + "|" + stamp_of(settings_.client_ca_file);
+}
+
+std::shared_ptr<ssl::context> TlsServerContext::current() {
+  std::lock_guard lock(mu_);
+  if (settings_.reload_interval.count() == 0) return context_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_check_) return context_;
+  next_check_ = now + settings_.reload_interval;
+  std::string stamp = files_stamp();
+  if (stamp == stamp_) return context_;
+  TlsServerFiles files;
+  std::shared_ptr<ssl::context> fresh;
+  Status s = read_tls_server_files(settings_, &files);
+  if (s.is_ok()) s = make_tls_server_context(settings_, files, &fresh);
+  if (!s.is_ok()) {
+    // Half-written files look like this too: the next interval tries again.
+    spdlog::warn("TLS reload: {}; the previous certificate stays in use", s.message());
+    return context_;
+  }
+  stamp_ = stamp;
+  context_ = std::move(fresh);
+  spdlog::info("TLS reload: read a new certificate from {}", settings_.cert_file);
+  return context_;
+}
+
+}  // namespace otlpd

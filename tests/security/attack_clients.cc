@@ -1,0 +1,395 @@
+#include "security/attack_clients.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+namespace security {
+
+namespace {
+
+// Milliseconds left until `deadline` for poll(), at least 0.
+int millis_until(SteadyClock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<Millis>(deadline - SteadyClock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
+}
+
+// Waits for `events` on `fd` until `deadline`; the revents, 0 at the deadline.
+short wait_for(int fd, short events, SteadyClock::time_point deadline) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int n = poll(&p, 1, millis_until(deadline));
+    if (n > 0) return p.revents;
+    if (n == 0) return 0;
+    if (errno != EINTR) return POLLERR;
+  }
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string trim(std::string s) {
+  const size_t begin = s.find_first_not_of(" \t");
+  const size_t end = s.find_last_not_of(" \t");
+  return begin == std::string::npos ? std::string() : s.substr(begin, end - begin + 1);
+}
+
+// The status line and headers of `head` (without the blank line); false if they do not parse.
+bool parse_head(const std::string& head, HttpResponse* r) {
+  size_t line_end = head.find("\r\n");
+  const std::string status_line = head.substr(0, line_end);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return false;
+  r->status = std::atoi(status_line.c_str() + 9);
+  while (line_end != std::string::npos) {
+    const size_t start = line_end + 2;
+    line_end = head.find("\r\n", start);
+    const std::string line = head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    r->headers[lower(line.substr(0, colon))] = trim(line.substr(colon + 1));
+  }
+  return r->status > 0;
+}
+
+}  // namespace
+
+// ---- Connection ----
+
+Connection::Connection(int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  // Blocking connect: on loopback it completes (or is refused) at once.
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd_);
+    fd_ = -1;
+    return;
+  }
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+}
+
+Connection::~Connection() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Connection::Connection(Connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+bool Connection::send_all(std::string_view data, SteadyClock::time_point deadline) {
+  while (!data.empty()) {
+    const ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const short ev = wait_for(fd_, POLLOUT, deadline);
+      if (ev == 0 || (ev & (POLLERR | POLLHUP)) != 0) return false;
+      continue;
+    }
+    return false;  // EPIPE, ECONNRESET: the peer is gone
+  }
+  return true;
+}
+
+void Connection::shutdown_send() { shutdown(fd_, SHUT_WR); }
+
+Connection::Read Connection::read_some(std::string& into, SteadyClock::time_point deadline) {
+  for (;;) {
+    char chunk[65536];
+    const ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      into.append(chunk, static_cast<size_t>(n));
+      return Read::data;
+    }
+    if (n == 0) return Read::closed;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return Read::closed;  // reset
+    if (wait_for(fd_, POLLIN, deadline) == 0) return Read::timeout;
+  }
+}
+
+bool Connection::wait_closed(SteadyClock::time_point deadline, size_t* received) {
+  std::string sink;
+  size_t total = 0;
+  for (;;) {
+    const Read r = read_some(sink, deadline);
+    total += sink.size();
+    sink.clear();
+    if (received) *received = total;
+    if (r == Read::closed) return true;
+    if (r == Read::timeout) return false;
+  }
+}
+
+// ---- HTTP ----
+
+std::string HttpResponse::describe() const {
+  if (status == 0) return "no response: " + error;
+  constexpr size_t kMaxBody = 300;
+  std::string shown;
+  for (char c : body.substr(0, kMaxBody)) shown += (c >= 0x20 && c < 0x7f) ? c : '.';
+  return std::to_string(status) + " " + header("content-type") + " [" + std::to_string(body.size()) +
+         " bytes] " + shown;
+}
+
+std::string post_request(const std::string& path, const std::string& content_type, std::string_view body,
+                         const std::string& extra_headers) {
+  std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (!content_type.empty()) request += "Content-Type: " + content_type + "\r\n";
+  request += "Content-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n";
+  request.append(body);
+  return request;
+}
+
+HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time_point deadline) {
+  HttpResponse r;
+  size_t head_end = std::string::npos;
+  for (;;) {
+    if (head_end == std::string::npos) {
+      head_end = buffer.find("\r\n\r\n");
+      if (head_end != std::string::npos && !parse_head(buffer.substr(0, head_end), &r)) {
+        r = HttpResponse{};
+        r.error = "unparsable response head: " + buffer.substr(0, std::min<size_t>(head_end, 200));
+        return r;
+      }
+    }
+    if (head_end != std::string::npos && r.status >= 100 && r.status < 200) {
+      // An interim response (100 Continue) has no body; the final one follows.
+      buffer.erase(0, head_end + 4);
+      r = HttpResponse{};
+      head_end = std::string::npos;
+      continue;
+    }
+    if (head_end != std::string::npos) {
+      const size_t length = std::strtoull(r.header("content-length").c_str(), nullptr, 10);
+      if (buffer.size() >= head_end + 4 + length) {
+        r.body = buffer.substr(head_end + 4, length);
+        buffer.erase(0, head_end + 4 + length);
+        return r;
+      }
+    }
+    const Connection::Read got = c.read_some(buffer, deadline);
+    if (got != Connection::Read::data) {
+      const int status = r.status;
+      r = HttpResponse{};
+      r.error = std::string(got == Connection::Read::closed ? "connection closed" : "timed out") +
+                (status ? " in the middle of a response" : " before a response");
+      return r;
+    }
+  }
+}
+
+HttpResponse HttpClient::send(std::string_view request, Millis timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  if (!conn_) {
+    conn_.emplace(port_);
+    buffer_.clear();
+  }
+  HttpResponse r;
+  if (!conn_->connected()) {
+    r.error = "cannot connect";
+  } else if (!conn_->send_all(request, deadline)) {
+    r.error = "send failed (connection closed or timed out)";
+  } else {
+    r = read_response(*conn_, buffer_, deadline);
+  }
+  if (r.status == 0 || r.closes()) conn_.reset();
+  return r;
+}
+
+HttpResponse http_post(int port, const std::string& path, const std::string& content_type, std::string_view body,
+                       const std::string& extra_headers, Millis timeout) {
+  HttpClient client(port);
+  return client.send(post_request(path, content_type, body, extra_headers), timeout);
+}
+
+// ---- gRPC ----
+
+std::string GrpcAnswer::describe() const { return "gRPC status " + std::to_string(static_cast<int>(code)) + ": " + message; }
+
+namespace {
+
+// The C core API needs grpc_init() before use; taken once for the whole test process and never
+// released, so that each call does not start up and tear down gRPC's threads again.
+void init_grpc_core() {
+  static const bool initialized = [] {
+    grpc_init();
+    return true;
+  }();
+  (void)initialized;
+}
+
+}  // namespace
+
+struct GrpcClient::Impl {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<grpc::GenericStub> stub;
+};
+
+GrpcClient::GrpcClient(int port) : impl_(std::make_unique<Impl>()) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // the answers are small; no client-side limit in the way
+  impl_->channel =
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+  impl_->stub = std::make_unique<grpc::GenericStub>(impl_->channel);
+}
+
+GrpcClient::~GrpcClient() = default;
+
+GrpcAnswer GrpcClient::call(const std::string& method, const std::string& message, bool gzip, Millis timeout,
+                            const Metadata& metadata) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (gzip) ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  for (const auto& [key, value] : metadata) ctx.AddMetadata(key, value);
+  grpc::Slice slice(message);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::CompletionQueue cq;
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  auto call = impl_->stub->PrepareUnaryCall(&ctx, method, request, &cq);
+  call->StartCall();
+  call->Finish(&response, &status, nullptr);
+  void* tag = nullptr;
+  bool ok = false;
+  // The context's deadline bounds this wait: the call completes by then at the latest.
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return GrpcAnswer{status.error_code(), status.error_message()};
+}
+
+GrpcAnswer grpc_call(int port, const std::string& method, const std::string& message, bool gzip, Millis timeout,
+                     const Metadata& metadata) {
+  GrpcClient client(port);
+  return client.call(method, message, gzip, timeout, metadata);
+}
+
+GrpcAnswer grpc_call_precompressed(int port, const std::string& method, const std::string& gzip_bytes,
+                                   Millis timeout, const Metadata& metadata) {
+  // The C core API: only it can send a message as already compressed (a compressed raw byte
+  // buffer is written with the compressed flag and is not compressed again).
+  init_grpc_core();
+  GrpcAnswer answer;
+  grpc_channel_credentials* creds = grpc_insecure_credentials_create();
+  grpc_channel* channel = grpc_channel_create(("127.0.0.1:" + std::to_string(port)).c_str(), creds, nullptr);
+  grpc_channel_credentials_release(creds);
+  grpc_completion_queue* cq = grpc_completion_queue_create_for_next(nullptr);
+  const gpr_timespec deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout.count(), GPR_TIMESPAN));
+  grpc_slice method_slice = grpc_slice_from_copied_string(method.c_str());
+  ::grpc_call* call =
+      grpc_channel_create_call(channel, nullptr, GRPC_PROPAGATE_DEFAULTS, cq, method_slice, nullptr, deadline, nullptr);
+
+  // The first entry makes the channel send grpc-encoding: gzip, as
+  // ClientContext::set_compression_algorithm does; then the caller's metadata.
+  std::vector<grpc_metadata> initial(1 + metadata.size());
+  initial[0].key = grpc_slice_from_static_string(GRPC_COMPRESSION_REQUEST_ALGORITHM_MD_KEY);
+  initial[0].value = grpc_slice_from_static_string("gzip");
+  for (size_t i = 0; i < metadata.size(); ++i) {
+    initial[i + 1].key = grpc_slice_from_copied_buffer(metadata[i].first.data(), metadata[i].first.size());
+    initial[i + 1].value = grpc_slice_from_copied_buffer(metadata[i].second.data(), metadata[i].second.size());
+  }
+  grpc_slice payload = grpc_slice_from_copied_buffer(gzip_bytes.data(), gzip_bytes.size());
+  grpc_byte_buffer* message = grpc_raw_compressed_byte_buffer_create(&payload, 1, GRPC_COMPRESS_GZIP);
+  grpc_slice_unref(payload);
+  grpc_metadata_array initial_md, trailing_md;
+  grpc_metadata_array_init(&initial_md);
+  grpc_metadata_array_init(&trailing_md);
+  grpc_byte_buffer* response = nullptr;
+  grpc_status_code status = GRPC_STATUS_UNKNOWN;
+  grpc_slice details = grpc_empty_slice();
+
+  grpc_op ops[6];
+  std::memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = initial.size();
+  ops[0].data.send_initial_metadata.metadata = initial.data();
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = message;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &response;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+  ops[5].data.recv_status_on_client.status = &status;
+  ops[5].data.recv_status_on_client.status_details = &details;
+  const grpc_call_error started = grpc_call_start_batch(call, ops, 6, nullptr, nullptr);
+  if (started != GRPC_CALL_OK) {
+    answer.message = "grpc_call_start_batch failed: " + std::to_string(started);
+  } else {
+    // The call's deadline bounds it; the queue waits a little longer so that it sees the end.
+    grpc_event ev =
+        grpc_completion_queue_next(cq, gpr_time_add(deadline, gpr_time_from_seconds(5, GPR_TIMESPAN)), nullptr);
+    if (ev.type == GRPC_OP_COMPLETE) {
+      answer.code = static_cast<grpc::StatusCode>(status);
+      char* text = grpc_slice_to_c_string(details);
+      answer.message = text;
+      gpr_free(text);
+    } else {
+      answer.message = "the call did not complete";
+      // The batch still writes into the buffers above: cancel it and wait for its completion
+      // before any of them is freed (a cancelled batch completes promptly).
+      grpc_call_cancel(call, nullptr);
+      do {
+        ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), nullptr);
+      } while (ev.type != GRPC_OP_COMPLETE);
+    }
+  }
+  grpc_call_unref(call);
+  grpc_byte_buffer_destroy(message);
+  if (response) grpc_byte_buffer_destroy(response);
+  grpc_slice_unref(details);
+  grpc_slice_unref(method_slice);
+  for (size_t i = 1; i < initial.size(); ++i) {
+    grpc_slice_unref(initial[i].key);
+    grpc_slice_unref(initial[i].value);
+  }
+  grpc_metadata_array_destroy(&initial_md);
+  grpc_metadata_array_destroy(&trailing_md);
+  grpc_channel_destroy(channel);
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), nullptr).type != GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(cq);
+  return answer;
+}
+
+}  // namespace security

@@ -1,0 +1,137 @@
+// Clients for the attack tests: a raw TCP connection (to send what no well-behaved client library
+// would: truncated bodies, a byte a second, garbage), a minimal HTTP/1.1 client on top of it, and
+// gRPC calls with raw message bytes. Every operation has a deadline, so a server that stops
+// answering fails a check instead of hanging the test. No Catch2 macros here: the slow-loris test
+// uses these clients from a second thread, and Catch2 assertions are not thread-safe.
+#pragma once
+
+#include <grpcpp/support/status_code_enum.h>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace security {
+
+using SteadyClock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// A TCP connection to 127.0.0.1 (non-blocking socket, every wait a poll with a deadline).
+class Connection {
+ public:
+  // Connects to 127.0.0.1:`port`; connected() tells whether it worked.
+  explicit Connection(int port);
+  ~Connection();
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+  // Sends all of `data`; false when the peer closed or reset the connection, or at `deadline`.
+  bool send_all(std::string_view data, SteadyClock::time_point deadline);
+  // No more bytes from us (the server sees end of stream); reading still works.
+  void shutdown_send();
+
+  enum class Read { data, closed, timeout };
+  // Appends what arrives to `into`, waiting until `deadline` for at least one byte. A reset
+  // counts as closed.
+  Read read_some(std::string& into, SteadyClock::time_point deadline);
+  // Reads and discards until the peer closes; true if it did before `deadline`. `received`
+  // (optional) gets the number of bytes the peer sent meanwhile.
+  bool wait_closed(SteadyClock::time_point deadline, size_t* received = nullptr);
+
+ private:
+  int fd_ = -1;
+};
+
+struct HttpResponse {
+  int status = 0;                              // 0: no complete response (see error)
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+  std::string error;                           // why there is no response: connect, send, closed, timeout
+
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  // The server announced it closes the connection after this response.
+  bool closes() const { return header("connection") == "close"; }
+  // One line for failure messages: status, content type, body (bounded).
+  std::string describe() const;
+};
+
+// A POST request: request line, Host, Content-Type (omitted when empty), Content-Length, then
+// `extra_headers` (each ending in \r\n) and the body.
+std::string post_request(const std::string& path, const std::string& content_type, std::string_view body,
+                         const std::string& extra_headers = "");
+
+// Reads one final response (otlpd always sends Content-Length) from `c`, skipping interim 1xx
+// responses (100 Continue); `buffer` keeps bytes read past it for the next response on the same
+// connection.
+HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time_point deadline);
+
+// HTTP/1.1 on one keep-alive connection, opening a new one after a response that closes it.
+class HttpClient {
+ public:
+  explicit HttpClient(int port) : port_(port) {}
+  // Sends `request` (from post_request) and reads its response within `timeout`.
+  HttpResponse send(std::string_view request, Millis timeout = Millis(10000));
+
+ private:
+  int port_;
+  std::optional<Connection> conn_;
+  std::string buffer_;
+};
+
+// One POST on a connection of its own, answered within `timeout`.
+HttpResponse http_post(int port, const std::string& path, const std::string& content_type, std::string_view body,
+                       const std::string& extra_headers = "", Millis timeout = Millis(10000));
+
+struct GrpcAnswer {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  std::string message;
+  std::string describe() const;
+};
+
+// gRPC metadata sent with a call (keys in lower case), e.g. {{"authorization", "Bearer x"}}.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// Unary calls with raw message bytes on one channel (one HTTP/2 connection, reused by its calls).
+// Thread-safe, as a gRPC channel is.
+class GrpcClient {
+ public:
+  explicit GrpcClient(int port);
+  ~GrpcClient();
+  GrpcClient(const GrpcClient&) = delete;
+  GrpcClient& operator=(const GrpcClient&) = delete;
+
+  // One call of `method` with `message` as the request's serialized bytes; with `gzip` the gRPC
+  // library compresses the message (grpc-encoding: gzip). Ends by `timeout` at the latest.
+  GrpcAnswer call(const std::string& method, const std::string& message, bool gzip = false,
+                  Millis timeout = Millis(10000), const Metadata& metadata = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One call on a channel of its own (see GrpcClient::call).
+GrpcAnswer grpc_call(int port, const std::string& method, const std::string& message, bool gzip = false,
+                     Millis timeout = Millis(10000), const Metadata& metadata = {});
+
+// One unary call whose message is `gzip_bytes` exactly as given, flagged compressed with
+// grpc-encoding: gzip. gRPC's own compression needs the whole uncompressed message in the client;
+// this way a message inflating to gigabytes costs the client only its compressed size.
+GrpcAnswer grpc_call_precompressed(int port, const std::string& method, const std::string& gzip_bytes,
+                                   Millis timeout = Millis(20000), const Metadata& metadata = {});
+
+}  // namespace security
