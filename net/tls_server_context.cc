@@ -23,6 +23,20 @@ BioPtr memory_bio(const std::string& pem) {
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
 }
 
+// ALPN: h2 when the client offers it (HTTP/2 over TLS), else http/1.1; a client that offers
+// neither gets no ALPN answer and speaks HTTP/1.1.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
+                void*) {
+  static const unsigned char kProtocols[] = "\x02h2\x08http/1.1";
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_len, kProtocols, sizeof(kProtocols) - 1, in, in_len) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 std::string stamp_of(const std::string& path) {
   if (path.empty()) return "-";
   struct stat st {};
@@ -52,6 +66,7 @@ Status make_tls_server_context(const TlsServerSettings& settings, const TlsServe
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, settings.min_version == TlsVersion::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_alpn_select_cb(native, &select_alpn, nullptr);
   boost::system::error_code ec;
   ctx->use_certificate_chain(boost::asio::buffer(files.cert_pem), ec);
   if (ec) return Status::invalid_argument("tls.cert_file " + settings.cert_file + ": " + ec.message());

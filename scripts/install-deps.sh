@@ -7,7 +7,7 @@ packages=(
   libboost-dev libboost-system-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libspdlog-dev catch2 nlohmann-json3-dev
-  libzstd-dev zlib1g-dev libssl-dev
+  libzstd-dev zlib1g-dev libssl-dev libnghttp2-dev
   # The .deb (packaging/) and its test: dpkg-shlibdeps and file for Depends, lintian, systemd-analyze.
   dpkg-dev file lintian systemd
 )

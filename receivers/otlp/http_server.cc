@@ -30,6 +30,7 @@
 #include "google/rpc/status.pb.h"
 #include "net/tcp_listen.h"
 #include "net/tls_server_context.h"
+#include "receivers/otlp/http2_codec.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
 #include "otlp/response.h"
@@ -52,6 +53,8 @@ constexpr size_t kFirstReadSize = 16 * 1024;  // read while waiting for the next
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::chrono::milliseconds kAcceptRetry{100};  // after EMFILE and the like
 constexpr std::chrono::seconds kRefusalLogInterval{10};  // between two max_connections warnings
+// What an HTTP/2 client sends first (RFC 9113 3.4): with it, a plaintext connection is h2c.
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // grpc::StatusCode numbers for answers that do not come from a Status.
 constexpr int kGrpcNotFound = 5;
@@ -332,6 +335,13 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     auto it = req.find(auth_->header());
     return auth_->accepts(it == req.end() ? std::string_view() : sv(it->value()));
   }
+  // The 401 for a request without valid credentials. The message does not repeat what was sent.
+  void refuse_unauthenticated(const Request& req, Response& res) const;
+  // The 413 for a body over max_request_body_size; `req` null when its headers are unknown.
+  void refuse_too_large(const Request* req, Response& res) const;
+  // An answer from a request's headers alone (401, 413 for its Content-Length), or nullopt.
+  std::optional<Response> answer_early(const Request& req) const;
+  Http2Codec::Limits http2_limits() const;
   // "Bearer" for the WWW-Authenticate header of a 401; empty when no auth or a custom header.
   std::string auth_challenge() const;
 
@@ -385,7 +395,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void force_close() { net::post(tcp().get_executor(), beast::bind_front_handler(&Session::close, shared_from_this())); }
 
  private:
-  enum class Phase { idle, handshaking, reading, responding, lingering, closed };
+  enum class Phase { idle, handshaking, reading, responding, lingering, http2, closed };
 
   std::variant<beast::tcp_stream, TlsStream> make_stream(tcp::socket socket) {
     if (!tls_context_) return beast::tcp_stream(std::move(socket));
@@ -425,6 +435,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::closed) return;
     if (ec) return close();  // no certificate, wrong CA, expired, not TLS at all: nothing to answer
     phase_ = Phase::idle;
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_size = 0;
+    SSL_get0_alpn_selected(std::get<TlsStream>(stream_).native_handle(), &alpn, &alpn_size);
+    if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_size) == "h2") return start_http2();
     next_request();
   }
 
@@ -432,11 +446,96 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::closed) return;
     phase_ = Phase::idle;
     if (stopping_) return close();
-    if (first_ || buffer_.size() > 0) return read_header();  // new connection or pipelined request
+    if (first_) return read_preface();  // HTTP/2 with prior knowledge, or HTTP/1.1
+    if (buffer_.size() > 0) return read_header();  // pipelined request
     // Idle keep-alive connection: wait for the first byte of the next request under idle_timeout.
     arm(settings().idle_timeout);
     with_stream([&](auto& s) {
       s.async_read_some(buffer_.prepare(kFirstReadSize), beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+    });
+  }
+
+  // A new connection's first bytes, under the header deadline: the HTTP/2 preface or a request line.
+  void read_preface() {
+    phase_ = Phase::reading;
+    request_start_ = std::chrono::steady_clock::now();
+    arm(header_timeout(settings()));
+    with_stream([&](auto& s) {
+      s.async_read_some(buffer_.prepare(kFirstReadSize), beast::bind_front_handler(&Session::on_preface_bytes, shared_from_this()));
+    });
+  }
+
+  void on_preface_bytes(beast::error_code ec, size_t n) {
+    if (ec) return close();
+    buffer_.commit(n);
+    std::string_view got(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const size_t compared = std::min(got.size(), kHttp2Preface.size());
+    if (got.substr(0, compared) != kHttp2Preface.substr(0, compared)) return read_header(false);
+    if (got.size() < kHttp2Preface.size()) {  // a prefix so far: wait for the rest
+      with_stream([&](auto& s) {
+        s.async_read_some(buffer_.prepare(kFirstReadSize), beast::bind_front_handler(&Session::on_preface_bytes, shared_from_this()));
+      });
+      return;
+    }
+    start_http2();
+  }
+
+  // ---- HTTP/2: read, let the codec answer, write what it has, read again ----
+
+  void start_http2() {
+    Http2Codec::Callbacks callbacks;
+    // The codec calls these inside receive(), on this strand; `this` outlives the codec.
+    callbacks.on_headers = [this](const Request& req) { return server_->answer_early(req); };
+    callbacks.on_request = [this](Request& req) {
+      Response res(http::status::ok, 11);
+      bool close = false;
+      server_->process(req, res, &close);
+      if (close) stopping_ = true;
+      return res;
+    };
+    callbacks.on_too_large = [this](const Request& req) {
+      Response res(http::status::payload_too_large, 11);
+      server_->refuse_too_large(&req, res);
+      return res;
+    };
+    http2_ = std::make_unique<Http2Codec>(server_->http2_limits(), std::move(callbacks));
+    phase_ = Phase::http2;
+    http2_receive();
+  }
+
+  // Hands the codec what the buffer holds, then writes the codec's output.
+  void http2_receive() {
+    std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    if (!http2_->receive(bytes)) http2_failed_ = true;
+    buffer_.consume(buffer_.size());
+    if (stopping_ && http2_->open_streams() == 0) http2_->shutdown();
+    http2_write();
+  }
+
+  void http2_write() {
+    http2_out_.clear();
+    http2_->take_output(&http2_out_);
+    if (http2_out_.empty()) return http2_read();
+    arm(settings().read_timeout);
+    with_stream([&](auto& s) {
+      net::async_write(s, net::buffer(http2_out_), [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->http2_write();  // more may be ready (a body larger than the flow-control window)
+      });
+    });
+  }
+
+  void http2_read() {
+    if (phase_ == Phase::closed) return;
+    if (http2_failed_ || !http2_->alive()) return linger_close();
+    // Waiting for a stream's next bytes is bounded by read_timeout, an idle connection by idle_timeout.
+    arm(http2_->open_streams() > 0 ? settings().read_timeout : settings().idle_timeout);
+    with_stream([&](auto& s) {
+      s.async_read_some(buffer_.prepare(kFirstReadSize), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        if (ec) return self->close();
+        self->buffer_.commit(n);
+        self->http2_receive();
+      });
     });
   }
 
@@ -446,7 +545,8 @@ class Session : public std::enable_shared_from_this<Session> {
     read_header();
   }
 
-  void read_header() {
+  // `new_deadline` false: the first bytes were read under the request's header deadline already.
+  void read_header(bool new_deadline = true) {
     if (phase_ == Phase::closed) return;
     first_ = false;
     phase_ = Phase::reading;
@@ -455,8 +555,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // The body limit is set once the client is authenticated: a client without credentials gets 401,
     // whatever the size it announces. The body is not read before then.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    request_start_ = std::chrono::steady_clock::now();
-    arm(header_timeout(settings()));
+    if (new_deadline) {
+      request_start_ = std::chrono::steady_clock::now();
+      arm(header_timeout(settings()));
+    }
     with_stream([&](auto& s) {
       http::async_read_header(s, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
     });
@@ -471,7 +573,12 @@ class Session : public std::enable_shared_from_this<Session> {
       tcp().expires_never();
     }
     const auto& req = parser_->get();
-    if (!server_->authorized(req)) return refuse_unauthenticated();
+    if (!server_->authorized(req)) {
+      phase_ = Phase::responding;
+      res_ = Response(http::status::unauthorized, req.version());
+      server_->refuse_unauthenticated(req, res_);
+      return send(true);  // a client without credentials gets no second try on this connection
+    }
     const uint64_t limit = settings().max_request_body_size;
     if (auto length = parser_->content_length(); length && *length > limit) {
       return on_read_error(http::error::body_limit);  // refused before a byte of the body is read
@@ -485,20 +592,6 @@ class Session : public std::enable_shared_from_this<Session> {
       });
     }
     read_body();
-  }
-
-  // 401 with the body unread (never decompressed), and the connection closed: a client without
-  // credentials gets no second try on it. The message does not repeat what was sent.
-  void refuse_unauthenticated() {
-    phase_ = Phase::responding;
-    const auto& req = parser_->get();
-    res_ = Response(http::status::unauthorized, req.version());
-    error_reply(res_, parse_content_type(sv(req[http::field::content_type])), 401, kGrpcUnauthenticated,
-                "missing or invalid credentials");
-    std::string challenge = server_->auth_challenge();
-    if (!challenge.empty()) res_.set(http::field::www_authenticate, challenge);
-    server_->allow_cross_origin(req, res_);
-    send(true);
   }
 
   void on_continue(beast::error_code ec, size_t) {
@@ -530,11 +623,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_ = Response(http::status::bad_request, 11);
     if (ec == http::error::body_limit) {
       // Refused without reading the body; the connection cannot be reused.
-      std::optional<BodyFormat> format;
-      if (parser_->is_header_done()) format = parse_content_type(sv(parser_->get()[http::field::content_type]));
-      error_reply(res_, format, 413, grpc_code(Status::too_large({})),
-                  "request body larger than " + std::to_string(settings().max_request_body_size) + " bytes");
-      if (parser_->is_header_done()) server_->allow_cross_origin(parser_->get(), res_);
+      server_->refuse_too_large(parser_->is_header_done() ? &parser_->get() : nullptr, res_);
       return send(true);
     }
     if (ec == http::error::header_limit) {
@@ -590,8 +679,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_shutdown() {
     stopping_ = true;
+    if (phase_ == Phase::http2) {
+      // Streams still receiving finish; the GOAWAY goes out with the next write (or now, if idle).
+      if (http2_->open_streams() == 0) close();
+      return;
+    }
     bool nothing_started = phase_ == Phase::idle || phase_ == Phase::handshaking ||
-                           (phase_ == Phase::reading && buffer_.size() == 0 && !parser_->got_some());
+                           (phase_ == Phase::reading && buffer_.size() == 0 && (!parser_ || !parser_->got_some()));
     if (nothing_started) close();
   }
 
@@ -613,6 +707,9 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::empty_body> continue_;
   std::chrono::steady_clock::time_point request_start_;  // read_timeout counts from here
   Phase phase_ = Phase::idle;
+  std::unique_ptr<Http2Codec> http2_;  // after the preface or ALPN h2: this connection speaks HTTP/2
+  std::string http2_out_;              // the codec's output being written
+  bool http2_failed_ = false;          // a protocol error or flood: close once the GOAWAY is out
   bool first_ = true;
   bool stopping_ = false;
   bool close_after_ = false;
@@ -623,6 +720,52 @@ class Session : public std::enable_shared_from_this<Session> {
 std::string HttpServer::Impl::auth_challenge() const {
   if (!auth_ || auth_->header() != "authorization" || auth_->scheme().empty()) return {};
   return auth_->scheme();
+}
+
+void HttpServer::Impl::refuse_unauthenticated(const Request& req, Response& res) const {
+  error_reply(res, parse_content_type(sv(req[http::field::content_type])), 401, kGrpcUnauthenticated,
+              "missing or invalid credentials");
+  std::string challenge = auth_challenge();
+  if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
+  allow_cross_origin(req, res);
+}
+
+void HttpServer::Impl::refuse_too_large(const Request* req, Response& res) const {
+  std::optional<BodyFormat> format;
+  if (req) format = parse_content_type(sv((*req)[http::field::content_type]));
+  error_reply(res, format, 413, grpc_code(Status::too_large({})),
+              "request body larger than " + std::to_string(settings_.max_request_body_size) + " bytes");
+  if (req) allow_cross_origin(*req, res);
+}
+
+std::optional<Response> HttpServer::Impl::answer_early(const Request& req) const {
+  Response res(http::status::ok, 11);
+  if (!authorized(req)) {
+    refuse_unauthenticated(req, res);
+    return res;
+  }
+  auto length = req.find(http::field::content_length);
+  if (length != req.end()) {
+    std::string_view text = sv(length->value());
+    uint64_t declared = 0;
+    bool digits = !text.empty() && text.size() <= 19 &&
+                  std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) declared = std::stoull(std::string(text));
+    if (digits && declared > settings_.max_request_body_size) {
+      refuse_too_large(&req, res);
+      return res;
+    }
+  }
+  return std::nullopt;
+}
+
+Http2Codec::Limits HttpServer::Impl::http2_limits() const {
+  Http2Codec::Limits limits;
+  limits.max_concurrent_streams = settings_.max_concurrent_streams;
+  limits.max_header_list_size = kHeaderLimit;
+  limits.max_body = settings_.max_request_body_size;
+  limits.max_buffered = 2 * settings_.max_request_body_size;
+  return limits;
 }
 
 Status HttpServer::Impl::start() {

@@ -1,4 +1,5 @@
-// HttpServer: the OTLP/HTTP server of the `otlp` receiver (HTTP/1.1 with keep-alive, on Boost.Beast).
+// HttpServer: the OTLP/HTTP server of the `otlp` receiver: HTTP/1.1 with keep-alive on Boost.Beast,
+// and HTTP/2 on the same port (prior-knowledge h2c, or ALPN h2 under TLS) through Http2Codec.
 //
 // It answers POST on the three signal paths with the OTLP/HTTP protocol: protobuf or JSON bodies
 // (JSON is converted to protobuf here, so the handler only ever sees protobuf), identity, gzip or
@@ -77,6 +78,8 @@ struct HttpServerSettings {
   // Open connections, lingering ones included; one more is closed as soon as it is accepted. Far
   // below the packaged unit's LimitNOFILE (65536), which also serves gRPC and exporters.
   uint32_t max_connections = 4096;
+  // HTTP/2 (prior-knowledge h2c, or ALPN h2 under TLS): streams open at once per connection.
+  uint32_t max_concurrent_streams = 100;
   std::optional<CorsSettings> cors;  // absent: no CORS, OPTIONS is 405 like any other method
   std::string authenticator;         // auth.authenticator: a bearertokenauth id; empty: none
   std::optional<TlsServerSettings> tls;  // absent: plaintext; present: every connection is TLS

@@ -153,6 +153,10 @@ HttpServerSettings parse_http(config::Node node) {
   node.read("max_connections", max_connections);
   node.check_range("max_connections", max_connections, 1, 1 << 20);
   s.max_connections = static_cast<uint32_t>(std::clamp<int64_t>(max_connections, 1, 1 << 20));
+  int64_t max_streams = s.max_concurrent_streams;
+  node.read("max_concurrent_streams", max_streams);
+  node.check_range("max_concurrent_streams", max_streams, 1, 1 << 16);
+  s.max_concurrent_streams = static_cast<uint32_t>(std::clamp<int64_t>(max_streams, 1, 1 << 16));
   if (node.has("cors")) s.cors = parse_cors(node.child("cors"));
   read_authenticator(node, &s.authenticator);
   s.tls = read_tls_server(node);
