@@ -106,6 +106,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::open(const TlsServerSettings
     *error = s;
     return nullptr;
   }
+  t->files_ = std::move(files);
   t->next_check_ = std::chrono::steady_clock::now() + settings.reload_interval;
   return t;
 }
@@ -133,8 +134,16 @@ std::shared_ptr<ssl::context> TlsServerContext::current() {
   }
   stamp_ = stamp;
   context_ = std::move(fresh);
+  files_ = std::move(files);
+  ++generation_;
   spdlog::info("TLS reload: read a new certificate from {}", settings_.cert_file);
   return context_;
+}
+
+TlsServerFiles TlsServerContext::files(uint64_t* generation) {
+  std::lock_guard lock(mu_);
+  *generation = generation_;
+  return files_;
 }
 
 }  // namespace otlpd

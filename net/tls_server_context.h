@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,14 +43,19 @@ class TlsServerContext {
   static std::shared_ptr<TlsServerContext> open(const TlsServerSettings& settings, Status* error);
 
   std::shared_ptr<boost::asio::ssl::context> current();
+  // The files behind current() (as checked then), and *generation: how many times they were
+  // replaced since open(). For listeners that hand PEM texts on instead of using the context.
+  TlsServerFiles files(uint64_t* generation);
 
  private:
   explicit TlsServerContext(const TlsServerSettings& settings) : settings_(settings) {}
   std::string files_stamp() const;
 
   const TlsServerSettings settings_;
-  std::mutex mu_;  // guards the three below
+  std::mutex mu_;  // guards the five below
   std::shared_ptr<boost::asio::ssl::context> context_;
+  TlsServerFiles files_;
+  uint64_t generation_ = 0;
   std::string stamp_;
   std::chrono::steady_clock::time_point next_check_;
 };

@@ -18,6 +18,7 @@
 #include "google/rpc/status.pb.h"
 #include "net/tls_server_context.h"
 #include "otlp/compression.h"
+#include "receivers/otlp/grpc_tls_staging.h"
 #include "otlp/response.h"
 #include "pipeline/buffer_pool.h"
 
@@ -86,7 +87,9 @@ std::optional<otlp::Signal> signal_for_method(const std::string& method) {
 
 // Plaintext, or TLS from the settings' files: checked here first so that a bad file is a start
 // error naming it (gRPC itself would only log it and fail every handshake).
-Status server_credentials(const std::optional<TlsServerSettings>& tls, std::shared_ptr<grpc::ServerCredentials>* out) {
+// With reload_interval, gRPC watches *staging's checked copy of the files (see GrpcTlsStaging).
+Status server_credentials(const std::optional<TlsServerSettings>& tls, std::unique_ptr<GrpcTlsStaging>* staging,
+                          std::shared_ptr<grpc::ServerCredentials>* out) {
   if (!tls) {
     *out = grpc::InsecureServerCredentials();
     return Status::ok();
@@ -96,10 +99,13 @@ Status server_credentials(const std::optional<TlsServerSettings>& tls, std::shar
   namespace gx = grpc::experimental;
   std::shared_ptr<gx::CertificateProviderInterface> provider;
   if (tls->reload_interval.count() > 0) {
-    // gRPC re-reads the files every interval and switches when they hold a valid pair.
-    auto seconds = static_cast<unsigned>(std::max<int64_t>(1, (tls->reload_interval.count() + 999) / 1000));
-    provider = std::make_shared<gx::FileWatcherCertificateProvider>(tls->key_file, tls->cert_file,
-                                                                     tls->client_ca_file, seconds);
+    Status error;
+    *staging = GrpcTlsStaging::create(*tls, &error);
+    if (!*staging) return error;
+    // The copy changes only every reload_interval, and only to a checked pair: reading it each
+    // second costs little and makes a rotation visible soon after otlpd has published it.
+    provider = std::make_shared<gx::FileWatcherCertificateProvider>(
+        (*staging)->key_file(), (*staging)->cert_file(), (*staging)->client_ca_file(), 1);
   } else if (files.client_ca_pem.empty()) {
     provider = std::make_shared<gx::StaticDataCertificateProvider>(
         std::vector<gx::IdentityKeyCertPair>{{files.key_pem, files.cert_pem}});
@@ -263,7 +269,7 @@ GrpcServer::~GrpcServer() { shutdown(Clock::now()); }
 
 Status GrpcServer::start() {
   std::shared_ptr<grpc::ServerCredentials> credentials;
-  if (Status s = server_credentials(settings_.tls, &credentials); !s.is_ok()) return s;
+  if (Status s = server_credentials(settings_.tls, &tls_staging_, &credentials); !s.is_ok()) return s;
   service_ = std::make_unique<grpc::AsyncGenericService>();
   grpc::ServerBuilder builder;
   int selected_port = 0;

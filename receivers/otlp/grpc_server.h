@@ -32,6 +32,7 @@ namespace otlpd {
 
 class BearerToken;
 class BufferPool;
+class GrpcTlsStaging;
 
 struct GrpcServerSettings {
   std::string endpoint = "localhost:4317";  // host:port; port 0 picks a free one
@@ -73,6 +74,7 @@ class GrpcServer {
   Handler handler_;
   Serves serves_;
   std::shared_ptr<const BearerToken> auth_;
+  std::unique_ptr<GrpcTlsStaging> tls_staging_;  // with tls.reload_interval; outlives server_
   std::unique_ptr<grpc::AsyncGenericService> service_;
   std::unique_ptr<grpc::ServerCompletionQueue> queue_;
   std::unique_ptr<grpc::Server> server_;

@@ -780,3 +780,88 @@ TEST_CASE("otlphttp sender: a missing tls.ca_file fails start()", "[otlphttp][tl
 }
 
 }  // namespace otlpd
+
+namespace otlpd {
+namespace {
+
+// A hostile backend on 127.0.0.1: reads one request's headers, answers 200 with `head`, then
+// streams `chunk` until the client stops reading or 10 s pass; counts what it managed to write.
+class FloodingBackend {
+ public:
+  FloodingBackend(std::string head, std::string chunk) : head_(std::move(head)), chunk_(std::move(chunk)) {
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FloodingBackend() { thread_.join(); }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  uint64_t written() const { return written_.load(); }
+
+ private:
+  void serve() {
+    tcp::socket socket(io_);
+    acceptor_.accept(socket);
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos) {
+      boost::system::error_code ec;
+      size_t n = socket.read_some(net::buffer(buf), ec);
+      if (ec) return;
+      got.append(buf, n);
+    }
+    boost::system::error_code ec;
+    net::write(socket, net::buffer(head_), ec);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // Non-blocking writes, so a client that stops reading ends the loop at the deadline.
+    socket.non_blocking(true);
+    while (!ec && std::chrono::steady_clock::now() < deadline) {
+      size_t n = socket.write_some(net::buffer(chunk_), ec);
+      if (ec == net::error::would_block) {
+        ec = {};
+        socket.wait(tcp::socket::wait_write, ec);  // returns on write room or on error
+        std::this_thread::yield();
+        continue;
+      }
+      written_ += n;
+    }
+  }
+
+  const std::string head_;
+  const std::string chunk_;
+  net::io_context io_;
+  tcp::acceptor acceptor_{io_};
+  std::atomic<uint64_t> written_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("otlphttp sender: a backend's endless response body is cut at 4 MiB", "[otlphttp][hostile]") {
+  IoThread io;
+  SECTION("declared 1 GiB: refused from the header") {
+    FloodingBackend backend("HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1073741824\r\n\r\n",
+                            std::string(64 * 1024, '\0'));
+    OtlpHttpSender sender(io.io, options("http://127.0.0.1:" + std::to_string(backend.port()) + "/v1/traces"));
+    REQUIRE(sender.start().is_ok());
+    Status s = send_wait(sender, trace_payload());
+    CHECK_FALSE(s.is_ok());
+    CHECK(s.message().find("read response from") != std::string::npos);
+    sender.shutdown();
+  }
+  SECTION("chunked without end: refused once 4 MiB arrived") {
+    std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+    FloodingBackend backend("HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n",
+                            chunk);
+    OtlpHttpSender sender(io.io, options("http://127.0.0.1:" + std::to_string(backend.port()) + "/v1/traces"));
+    REQUIRE(sender.start().is_ok());
+    Status s = send_wait(sender, trace_payload());
+    CHECK_FALSE(s.is_ok());
+    CHECK(s.message().find("read response from") != std::string::npos);
+    sender.shutdown();
+    // What the backend could push is the 4 MiB limit plus what the sockets' buffers held.
+    CHECK(backend.written() < (4u << 20) + (16u << 20));
+  }
+}
+
+}  // namespace otlpd
