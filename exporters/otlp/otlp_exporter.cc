@@ -1,5 +1,6 @@
 #include "exporters/otlp/otlp_exporter.h"
 
+#include <cctype>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -48,6 +49,15 @@ std::chrono::milliseconds retry_delay(const grpc::Status& status) {
   return {};
 }
 
+// Whether `endpoint` starts with `scheme` (lowercase), in any case: URL schemes are case-insensitive.
+bool has_scheme(std::string_view endpoint, std::string_view scheme) {
+  if (endpoint.size() < scheme.size()) return false;
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(endpoint[i])) != scheme[i]) return false;
+  }
+  return true;
+}
+
 // TLS credentials from the exporter's files: verified against ca_file or the system's roots, or
 // (insecure_skip_verify) encrypted without checking the server's certificate or name.
 std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsClientSettings& tls, const TlsClientFiles& files) {
@@ -85,10 +95,10 @@ class GrpcSender : public Sender {
     }
     std::string target = config_.endpoint;
     bool tls = !config_.tls.insecure;
-    if (target.rfind("http://", 0) == 0) {
+    if (has_scheme(target, "http://")) {
       target = target.substr(7);
       tls = false;
-    } else if (target.rfind("https://", 0) == 0) {
+    } else if (has_scheme(target, "https://")) {
       target = target.substr(8);
       tls = true;
     }
@@ -237,7 +247,7 @@ ComponentConfigPtr OtlpExporterFactory::parse(config::Node& node) const {
   node.read("endpoint", config->endpoint);
   if (config->endpoint.empty()) node.error("endpoint", "required");
   config->tls = read_tls_client(node);
-  if (config->endpoint.rfind("http://", 0) == 0 && config->tls.sets_tls_options()) {
+  if (has_scheme(config->endpoint, "http://") && config->tls.sets_tls_options()) {
     node.error("tls", "TLS settings are given but the endpoint is http:// (plaintext)");
   }
   if (config->tls.min_version == TlsVersion::v1_3) {

@@ -657,7 +657,8 @@ void parse_tls(config::Node& node, OtlpHttpExporterConfig& cfg) {
   // TLS settings with only http:// URLs would never be used: say so instead of sending plaintext.
   bool any_https = false;
   for (const std::string* url : {&cfg.endpoint, &cfg.traces_endpoint, &cfg.metrics_endpoint, &cfg.logs_endpoint}) {
-    any_https = any_https || url->rfind("https://", 0) == 0;
+    HttpUrl parsed;
+    any_https = any_https || (!url->empty() && parse_http_url(*url, &parsed).empty() && parsed.tls);
   }
   if (!any_https) node.error("tls", "TLS settings are given but no endpoint is https://");
 }

@@ -508,13 +508,18 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
     if (!http2_->receive(bytes)) http2_failed_ = true;
     buffer_.consume(buffer_.size());
-    if (stopping_ && http2_->open_streams() == 0) http2_->shutdown();
     http2_write();
   }
 
   void http2_write() {
     http2_out_.clear();
     http2_->take_output(&http2_out_);
+    if (http2_out_.empty() && stopping_ && !http2_goaway_ && http2_->open_streams() == 0) {
+      // Shutting down and every answer is out: GOAWAY, then the connection ends.
+      http2_goaway_ = true;
+      http2_->shutdown();
+      http2_->take_output(&http2_out_);
+    }
     if (http2_out_.empty()) return http2_read();
     arm(settings().read_timeout);
     with_stream([&](auto& s) {
@@ -710,6 +715,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Http2Codec> http2_;  // after the preface or ALPN h2: this connection speaks HTTP/2
   std::string http2_out_;              // the codec's output being written
   bool http2_failed_ = false;          // a protocol error or flood: close once the GOAWAY is out
+  bool http2_goaway_ = false;          // shutdown's GOAWAY was sent
   bool first_ = true;
   bool stopping_ = false;
   bool close_after_ = false;
