@@ -522,8 +522,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (http2_out_.empty()) return http2_read();
     arm(settings().read_timeout);
+    http2_writing_ = true;
     with_stream([&](auto& s) {
       net::async_write(s, net::buffer(http2_out_), [self = shared_from_this()](beast::error_code ec, size_t) {
+        self->http2_writing_ = false;
         if (ec) return self->close();
         self->http2_write();  // more may be ready (a body larger than the flow-control window)
       });
@@ -685,8 +687,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_shutdown() {
     stopping_ = true;
     if (phase_ == Phase::http2) {
-      // Streams still receiving finish; the GOAWAY goes out with the next write (or now, if idle).
-      if (http2_->open_streams() == 0) close();
+      // Idle: close. Otherwise streams already open finish (and answers being written arrive
+      // whole); the GOAWAY refusing new ones goes out with the next write.
+      if (http2_->open_streams() == 0 && !http2_writing_) return close();
+      if (!http2_goaway_) {
+        http2_goaway_ = true;
+        http2_->shutdown();
+      }
       return;
     }
     bool nothing_started = phase_ == Phase::idle || phase_ == Phase::handshaking ||
@@ -715,7 +722,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Http2Codec> http2_;  // after the preface or ALPN h2: this connection speaks HTTP/2
   std::string http2_out_;              // the codec's output being written
   bool http2_failed_ = false;          // a protocol error or flood: close once the GOAWAY is out
-  bool http2_goaway_ = false;          // shutdown's GOAWAY was sent
+  bool http2_goaway_ = false;          // shutdown's GOAWAY was submitted
+  bool http2_writing_ = false;         // http2_out_ is being written: shutdown must not close now
   bool first_ = true;
   bool stopping_ = false;
   bool close_after_ = false;

@@ -23,6 +23,7 @@
 #include <grpc/support/time.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <nghttp2/nghttp2.h>
 
 namespace security {
 
@@ -390,6 +391,206 @@ GrpcAnswer grpc_call_precompressed(int port, const std::string& method, const st
   }
   grpc_completion_queue_destroy(cq);
   return answer;
+}
+
+// ---- HTTP/2 ----
+
+namespace h2 {
+
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream_id, std::string_view payload) {
+  std::string f;
+  const size_t n = payload.size();
+  f += static_cast<char>((n >> 16) & 0xff);
+  f += static_cast<char>((n >> 8) & 0xff);
+  f += static_cast<char>(n & 0xff);
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  f += static_cast<char>((stream_id >> 24) & 0x7f);
+  f += static_cast<char>((stream_id >> 16) & 0xff);
+  f += static_cast<char>((stream_id >> 8) & 0xff);
+  f += static_cast<char>(stream_id & 0xff);
+  f.append(payload);
+  return f;
+}
+
+std::string rst_stream(uint32_t stream_id, uint32_t error) {
+  const char code[4] = {static_cast<char>(error >> 24), static_cast<char>(error >> 16), static_cast<char>(error >> 8),
+                        static_cast<char>(error)};
+  return frame(kRstStream, 0, stream_id, std::string_view(code, 4));
+}
+
+std::string hpack_literal(std::string_view name, std::string_view value) {
+  std::string out(1, '\0');  // 0000 0000: without indexing, literal name
+  out += static_cast<char>(name.size());  // H=0, 7-bit length (< 127)
+  out.append(name);
+  out += static_cast<char>(value.size());
+  out.append(value);
+  return out;
+}
+
+std::string post_header_block(const std::string& path) {
+  return hpack_literal(":method", "POST") + hpack_literal(":scheme", "http") + hpack_literal(":path", path) +
+         hpack_literal(":authority", "127.0.0.1") + hpack_literal("content-type", "application/x-protobuf");
+}
+
+std::vector<Frame> take_frames(std::string& buffer) {
+  std::vector<Frame> frames;
+  size_t at = 0;
+  while (buffer.size() - at >= 9) {
+    const auto* p = reinterpret_cast<const unsigned char*>(buffer.data() + at);
+    const size_t length = (size_t{p[0]} << 16) | (size_t{p[1]} << 8) | p[2];
+    if (buffer.size() - at < 9 + length) break;
+    Frame f;
+    f.type = p[3];
+    f.flags = p[4];
+    f.stream_id = ((uint32_t{p[5]} & 0x7f) << 24) | (uint32_t{p[6]} << 16) | (uint32_t{p[7]} << 8) | p[8];
+    f.payload = buffer.substr(at + 9, length);
+    frames.push_back(std::move(f));
+    at += 9 + length;
+  }
+  buffer.erase(0, at);
+  return frames;
+}
+
+std::string Outcome::describe() const {
+  std::string s = std::to_string(frames_received) + " frame(s) received";
+  if (goaway) {
+    s += ", GOAWAY last-stream-id " + std::to_string(goaway_last_stream) + " error " + std::to_string(goaway_error);
+  } else {
+    s += ", no GOAWAY";
+  }
+  return s + (closed ? ", closed by the server" : ", still open");
+}
+
+void Outcome::note(std::string& buffer) {
+  for (const Frame& f : take_frames(buffer)) {
+    ++frames_received;
+    if (f.type != kGoaway || f.payload.size() < 8) continue;
+    const auto* p = reinterpret_cast<const unsigned char*>(f.payload.data());
+    goaway = true;
+    goaway_last_stream = ((uint32_t{p[0]} & 0x7f) << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+    goaway_error = (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
+  }
+}
+
+}  // namespace h2
+
+namespace {
+
+// The state of one h2c_post: nghttp2 calls back into it from mem_recv and mem_send.
+struct H2Post {
+  std::string_view body;
+  size_t sent = 0;
+  int32_t stream_id = -1;
+  bool closed = false;
+  HttpResponse response;
+
+  static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                           nghttp2_data_source* source, void*) {
+    auto& self = *static_cast<H2Post*>(source->ptr);
+    const size_t n = std::min(length, self.body.size() - self.sent);
+    std::memcpy(buf, self.body.data() + self.sent, n);
+    self.sent += n;
+    if (self.sent == self.body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                       const uint8_t* value, size_t valuelen, uint8_t, void* user_data) {
+    auto& self = *static_cast<H2Post*>(user_data);
+    if (frame->hd.stream_id != self.stream_id) return 0;
+    const std::string n(reinterpret_cast<const char*>(name), namelen);
+    const std::string v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":status") {
+      self.response.status = std::atoi(v.c_str());
+    } else {
+      self.response.headers[n] = v;
+    }
+    return 0;
+  }
+  static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* user_data) {
+    auto& self = *static_cast<H2Post*>(user_data);
+    if (id == self.stream_id) self.response.body.append(reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+  static int on_close(nghttp2_session*, int32_t id, uint32_t error_code, void* user_data) {
+    auto& self = *static_cast<H2Post*>(user_data);
+    if (id != self.stream_id) return 0;
+    self.closed = true;
+    if (error_code != 0) self.response.error = "stream reset with error " + std::to_string(error_code);
+    return 0;
+  }
+};
+
+}  // namespace
+
+HttpResponse h2c_post(int port, const std::string& path, const std::string& content_type, std::string_view body,
+                      Millis timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  H2Post post;
+  post.body = body;
+  Connection c(port);
+  if (!c.connected()) {
+    post.response.error = "cannot connect";
+    return post.response;
+  }
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &H2Post::on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2Post::on_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2Post::on_close);
+  nghttp2_session* session = nullptr;
+  nghttp2_session_client_new(&session, cbs, &post);
+  nghttp2_session_callbacks_del(cbs);
+  std::unique_ptr<nghttp2_session, void (*)(nghttp2_session*)> owner(session, &nghttp2_session_del);
+
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  const std::string length = std::to_string(body.size());
+  const std::pair<std::string, std::string> fields[] = {{":method", "POST"},       {":scheme", "http"},
+                                                        {":authority", "127.0.0.1"}, {":path", path},
+                                                        {"content-type", content_type}, {"content-length", length}};
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [name, value] : fields) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                   NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_data_provider provider{};
+  provider.source.ptr = &post;
+  provider.read_callback = &H2Post::read_body;
+  post.stream_id = nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), &provider, nullptr);
+  if (post.stream_id < 0) {
+    post.response.error = std::string("nghttp2_submit_request: ") + nghttp2_strerror(post.stream_id);
+    return post.response;
+  }
+  std::string in;
+  while (!post.closed) {
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session, &data);
+      if (n <= 0) break;
+      if (!c.send_all(std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)), deadline)) {
+        post.response = HttpResponse{};
+        post.response.error = "send failed (connection closed or timed out)";
+        return post.response;
+      }
+    }
+    if (post.closed) break;
+    in.clear();
+    const Connection::Read got = c.read_some(in, deadline);
+    if (got != Connection::Read::data) {
+      post.response = HttpResponse{};
+      post.response.error = got == Connection::Read::closed ? "connection closed" : "timed out";
+      return post.response;
+    }
+    const ssize_t rv = nghttp2_session_mem_recv(session, reinterpret_cast<const uint8_t*>(in.data()), in.size());
+    if (rv < 0) {
+      post.response = HttpResponse{};
+      post.response.error = std::string("nghttp2_session_mem_recv: ") + nghttp2_strerror(static_cast<int>(rv));
+      return post.response;
+    }
+  }
+  if (!post.response.error.empty()) post.response.status = 0;
+  return post.response;
 }
 
 }  // namespace security

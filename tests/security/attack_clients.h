@@ -1,7 +1,8 @@
 // Clients for the attack tests: a raw TCP connection (to send what no well-behaved client library
-// would: truncated bodies, a byte a second, garbage), a minimal HTTP/1.1 client on top of it, and
-// gRPC calls with raw message bytes. Every operation has a deadline, so a server that stops
-// answering fails a check instead of hanging the test. No Catch2 macros here: the slow-loris test
+// would: truncated bodies, a byte a second, garbage, hand-written HTTP/2 frames), a minimal
+// HTTP/1.1 client on top of it, an h2c client (nghttp2), and gRPC calls with raw message bytes.
+// Every operation has a deadline, so a server that stops answering fails a check instead of
+// hanging the test. No Catch2 macros here: the slow-loris test
 // uses these clients from a second thread, and Catch2 assertions are not thread-safe.
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -133,5 +135,71 @@ GrpcAnswer grpc_call(int port, const std::string& method, const std::string& mes
 // this way a message inflating to gigabytes costs the client only its compressed size.
 GrpcAnswer grpc_call_precompressed(int port, const std::string& method, const std::string& gzip_bytes,
                                    Millis timeout = Millis(20000), const Metadata& metadata = {});
+
+// ---- HTTP/2 ----
+
+// Frames written by hand, for what no HTTP/2 library sends (stream resets in a loop, header blocks
+// that never end), and read back from the server's bytes.
+namespace h2 {
+
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+enum Type : uint8_t {
+  kData = 0x0,
+  kHeaders = 0x1,
+  kRstStream = 0x3,
+  kSettings = 0x4,
+  kPing = 0x6,
+  kGoaway = 0x7,
+  kWindowUpdate = 0x8,
+  kContinuation = 0x9,
+};
+enum Flag : uint8_t { kEndStream = 0x1, kAck = 0x1, kEndHeaders = 0x4 };
+enum Error : uint32_t {
+  kNoError = 0x0,
+  kProtocolError = 0x1,
+  kInternalError = 0x2,
+  kCancel = 0x8,
+  kEnhanceYourCalm = 0xb,
+};
+
+// A frame: the 9-byte header (24-bit length, type, flags, 31-bit stream id), then `payload`.
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream_id, std::string_view payload);
+// RST_STREAM of `stream_id` with `error`.
+std::string rst_stream(uint32_t stream_id, uint32_t error);
+// One HPACK "literal header field without indexing, new name" (RFC 7541 6.2.2), no Huffman
+// coding; `name` and `value` shorter than 127 bytes each.
+std::string hpack_literal(std::string_view name, std::string_view value);
+// The header block of a POST of OTLP protobuf to `path` (pseudo-headers first), no content-length.
+std::string post_header_block(const std::string& path);
+
+struct Frame {
+  uint8_t type = 0;
+  uint8_t flags = 0;
+  uint32_t stream_id = 0;
+  std::string payload;
+};
+// Takes the complete frames off the front of `buffer` (what the server sent after its preface
+// part, which HTTP/2 servers do not have: the server's bytes are frames from the first).
+std::vector<Frame> take_frames(std::string& buffer);
+
+// What a hostile client saw of the server while attacking.
+struct Outcome {
+  bool goaway = false;
+  uint32_t goaway_last_stream = 0;
+  uint32_t goaway_error = 0;
+  bool closed = false;       // EOF or reset
+  size_t frames_received = 0;
+  std::string describe() const;
+  // Feeds what arrived: the server's frames noted, GOAWAY in particular.
+  void note(std::string& buffer);
+};
+
+}  // namespace h2
+
+// One POST over h2c with prior knowledge (an nghttp2 client session on its own connection),
+// answered within `timeout`. `status` 0 and `error` when there is no answer.
+HttpResponse h2c_post(int port, const std::string& path, const std::string& content_type, std::string_view body,
+                      Millis timeout = Millis(10000));
 
 }  // namespace security

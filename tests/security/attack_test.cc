@@ -224,6 +224,16 @@ class Otlpd {
     return 0;
   }
 
+  // Current resident set size (VmRSS) in MiB; 0 when it cannot be read.
+  uint64_t rss_mib() {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) / 1024;
+    }
+    return 0;
+  }
+
   // SIGTERM, then waits up to `timeout` for the exit; the exit code, or nullopt if it runs on or
   // a signal ended it.
   std::optional<int> terminate(Millis timeout) {
@@ -970,4 +980,144 @@ TEST_CASE("bearertokenauth: missing, wrong and same-length tokens get 401 / UNAU
   CHECK(log.find(token) == std::string::npos);  // never logged
   CHECK(log.find(same_length) == std::string::npos);
   CHECK(log.find("wrong-guess") == std::string::npos);
+}
+
+namespace {
+
+// Current RSS bound for the HTTP/2 attacks: a connection that keeps state per reset stream, or
+// buffers an endless header block, grows without limit; otlpd idles at a few tens of MiB.
+constexpr uint64_t kHttp2RssBoundMiB = 200;
+
+// Reads what the server sent on `c` until `until` (or until it closes), noting its frames.
+void read_frames(Connection& c, std::string& in, h2::Outcome& seen, SteadyClock::time_point until) {
+  while (!seen.closed) {
+    const Connection::Read r = c.read_some(in, until);
+    seen.note(in);
+    if (r == Connection::Read::closed) seen.closed = true;
+    if (r == Connection::Read::timeout) return;
+  }
+}
+
+// After an HTTP/2 attack: otlpd runs, a normal client over HTTP/1.1 and over h2c gets 200, and
+// its current RSS is under kHttp2RssBoundMiB.
+void check_serves_after_http2_attack(Otlpd& d) {
+  INFO("otlpd: " << d.state() << "; log:\n" << tail(d.log()));
+  REQUIRE(d.alive());
+  const HttpResponse h1 = http_post(d.http_port(), "/v1/traces", kProto, one_span_request("after-http2-attack"));
+  INFO("HTTP/1.1: " << h1.describe());
+  CHECK(h1.status == 200);
+  const HttpResponse h2c = h2c_post(d.http_port(), "/v1/traces", kProto, one_span_request("after-http2-attack"));
+  INFO("h2c: " << h2c.describe());
+  CHECK(h2c.status == 200);
+  CHECK(h2c.header("content-type") == kProto);
+  const uint64_t rss = d.rss_mib();
+  INFO("RSS " << rss << " MiB, bound " << kHttp2RssBoundMiB << " MiB");
+  CHECK(rss > 0);
+  CHECK(rss < kHttp2RssBoundMiB);
+}
+
+}  // namespace
+
+TEST_CASE("HTTP/2 rapid reset: 10,000 HEADERS+RST_STREAM pairs on one h2c connection end it early",
+          "[security][http2]") {
+  TempDir dir;
+  Otlpd d(dir);
+  // Before the attack, the normal h2c client works (so a failure after it means something).
+  const HttpResponse before = h2c_post(d.http_port(), "/v1/traces", kProto, one_span_request("before"));
+  INFO("h2c before: " << before.describe());
+  REQUIRE(before.status == 200);
+
+  constexpr uint32_t kPairs = 10000;
+  const std::string block = h2::post_header_block("/v1/traces");
+  Connection c(d.http_port());
+  REQUIRE(c.connected());
+  const auto started = SteadyClock::now();
+  const auto deadline = started + Millis(10000);
+  h2::Outcome seen;
+  std::string in;
+  REQUIRE(c.send_all(std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, ""), deadline));
+  // 100 pairs a write, whatever the server answers (an attacker does not stop at a GOAWAY); what
+  // it sent meanwhile is read between the writes.
+  uint32_t pairs_sent = 0;
+  bool send_failed = false;
+  while (pairs_sent < kPairs && !seen.closed && SteadyClock::now() < deadline) {
+    std::string batch;
+    for (int i = 0; i < 100 && pairs_sent < kPairs; ++i, ++pairs_sent) {
+      const uint32_t id = 2 * pairs_sent + 1;
+      batch += h2::frame(h2::kHeaders, h2::kEndHeaders, id, block) + h2::rst_stream(id, h2::kCancel);
+    }
+    if (!c.send_all(batch, deadline)) {
+      send_failed = true;
+      break;
+    }
+    read_frames(c, in, seen, SteadyClock::now());
+  }
+  read_frames(c, in, seen, deadline);  // until the server closes
+  const double took = seconds_since(started);
+  const uint32_t processed = seen.goaway ? (seen.goaway_last_stream + 1) / 2 : kPairs;
+  INFO(pairs_sent << " pairs sent" << (send_failed ? " (then a write failed)" : "") << " in " << took << " s; "
+                  << seen.describe() << "; pairs processed by the GOAWAY's last-stream-id: " << processed);
+  CHECK((seen.goaway || seen.closed));
+  CHECK(seen.closed);  // not left open once it has said GOAWAY
+  // Stopped well before the end: by the GOAWAY's last stream, or by a write the server refused.
+  CHECK((processed < kPairs / 2 || pairs_sent < kPairs));
+  if (seen.goaway) CHECK(seen.goaway_error != h2::kNoError);
+  CHECK(took < 10);
+  check_serves_after_http2_attack(d);
+  finish(d);
+}
+
+TEST_CASE("HTTP/2 CONTINUATION flood: a header block that never ends closes the connection", "[security][http2]") {
+  TempDir dir;
+  Otlpd d(dir);
+  const std::string settings = std::string(h2::kPreface) + h2::frame(h2::kSettings, 0, 0, "");
+  const std::string start = h2::frame(h2::kHeaders, 0, 1, h2::post_header_block("/v1/traces"));  // no END_HEADERS
+  const std::string more = h2::frame(h2::kContinuation, 0, 1, h2::hpack_literal("x-c", "0123456789"));
+
+  {
+    // A few frames over the limit, then nothing: the server ends the connection on its own,
+    // without waiting for the rest of the block.
+    Connection c(d.http_port());
+    REQUIRE(c.connected());
+    const auto deadline = SteadyClock::now() + Millis(5000);
+    std::string frames = settings + start;
+    for (int i = 0; i < 9; ++i) frames += more;
+    REQUIRE(c.send_all(frames, deadline));
+    h2::Outcome seen;
+    std::string in;
+    read_frames(c, in, seen, deadline);
+    INFO("HEADERS + 9 CONTINUATION: " << seen.describe());
+    CHECK(seen.closed);
+    if (seen.goaway) CHECK(seen.goaway_error != h2::kNoError);
+  }
+  {
+    // Endless: CONTINUATION after CONTINUATION, up to 10,000, until the server closes.
+    Connection c(d.http_port());
+    REQUIRE(c.connected());
+    const auto started = SteadyClock::now();
+    const auto deadline = started + Millis(10000);
+    REQUIRE(c.send_all(settings + start, deadline));
+    h2::Outcome seen;
+    std::string in;
+    int sent = 0;
+    bool send_failed = false;
+    while (sent < 10000 && !seen.closed && SteadyClock::now() < deadline) {
+      std::string batch;
+      for (int i = 0; i < 50; ++i, ++sent) batch += more;
+      if (!c.send_all(batch, deadline)) {
+        send_failed = true;
+        break;
+      }
+      read_frames(c, in, seen, SteadyClock::now());
+    }
+    read_frames(c, in, seen, deadline);
+    const double took = seconds_since(started);
+    INFO(sent << " CONTINUATION frames sent" << (send_failed ? " (then a write failed)" : "") << " in " << took
+              << " s; " << seen.describe());
+    CHECK(seen.closed);
+    CHECK((seen.goaway || send_failed || sent < 10000));
+    CHECK(took < 10);
+  }
+  check_serves_after_http2_attack(d);
+  finish(d);
 }
