@@ -19,7 +19,43 @@ Node::Node(YAML::Node yaml, std::string path, Errors* errors)
 }
 
 std::string Node::key_path(std::string_view key) const {
-  return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  const std::string shown = key.empty() ? std::string("\"\"") : std::string(key);  // an empty key still names a place
+  return path_.empty() ? shown : path_ + "." + shown;
+}
+
+namespace {
+
+bool check_shape_at(const YAML::Node& n, const std::string& path, int depth, Errors* errors) {
+  if (depth > kMaxDepth) {
+    errors->add(path, "nested deeper than " + std::to_string(kMaxDepth) + " levels (or an alias that contains itself)");
+    return false;
+  }
+  auto child = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
+  bool ok = true;
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) {
+        errors->add(path.empty() ? "(top level)" : path, "a mapping key must be a plain value, not a list or mapping");
+        ok = false;
+        continue;
+      }
+      const std::string key = kv.first.Scalar().empty() ? "\"\"" : kv.first.Scalar();
+      if (!check_shape_at(kv.second, child(key), depth + 1, errors)) return false;
+    }
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (!check_shape_at(n[i], path + "[" + std::to_string(i) + "]", depth + 1, errors)) return false;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
+
+bool check_shape(const YAML::Node& root, std::string_view source, Errors* errors) {
+  const size_t before = errors->size();
+  check_shape_at(root, std::string(source), 0, errors);
+  return errors->size() == before;
 }
 
 void Node::error(std::string_view key, std::string message) const { errors_->add(key_path(key), std::move(message)); }

@@ -72,6 +72,13 @@ class Node {
   std::set<std::string, std::less<>> known_;
 };
 
+// Checks what the rest of the config code assumes of a parsed document: every mapping key is a
+// plain scalar (not `? [a]`), and nothing nests deeper than kMaxDepth levels, which also catches
+// an alias that contains itself (`a: &x {b: *x}`) before anything walks it forever. Each problem
+// is an error naming its path; false when there was one.
+constexpr int kMaxDepth = 64;
+bool check_shape(const YAML::Node& root, std::string_view source, Errors* errors);
+
 // Parses "5s"-style durations; false when malformed.
 bool parse_duration(std::string_view text, std::chrono::milliseconds* out);
 

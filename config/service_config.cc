@@ -56,11 +56,12 @@ void read_ids(config::Node& pipeline, const char* key, const std::map<std::strin
 }
 
 void parse_pipelines(config::Node section, ServiceConfig* out) {
-  if (section.is_null()) {
+  auto pipelines = section.is_null() ? decltype(section.entries()){} : section.entries();
+  if (pipelines.empty()) {
     section.error_here("at least one pipeline is required");
     return;
   }
-  for (auto& [name, node] : section.entries()) {
+  for (auto& [name, node] : pipelines) {
     ComponentId id;
     auto signal = ComponentId::parse(name, &id) ? otlp::parse_signal(id.type) : std::nullopt;
     if (!signal) {
@@ -263,6 +264,7 @@ bool parse_service_config_tree(YAML::Node root, const Registry& registry, Servic
     errors->add("", "the config is empty");
     return false;
   }
+  if (!config::check_shape(root, "", errors)) return false;
   config::expand_env_tree(root, "", *errors);
   config::Node top(root, "", errors);
   if (!errors->empty()) return false;

@@ -1,5 +1,7 @@
 #include "config/sources.h"
 
+#include "config/node.h"
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -80,6 +82,8 @@ bool load_sources(const Sources& sources, YAML::Node* out, Errors* errors) {
     text << in.rdbuf();
     try {
       YAML::Node doc = YAML::Load(text.str());
+      // Merging walks the tree: an alias cycle or a complex key must be an error first.
+      if (!check_shape(doc, "", errors)) continue;
       if (doc && !doc.IsNull()) merged = merge_trees(merged, doc);
     } catch (const YAML::Exception& e) {
       errors->add("", file + ": invalid YAML: " + e.what());
@@ -95,6 +99,7 @@ bool load_sources(const Sources& sources, YAML::Node* out, Errors* errors) {
     YAML::Node value;
     try {
       value = YAML::Load(set.substr(eq + 1));
+      if (!check_shape(value, "", errors)) continue;
     } catch (const YAML::Exception& e) {
       errors->add("", "--set " + set + ": invalid value: " + e.what());
       continue;

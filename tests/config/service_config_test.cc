@@ -590,3 +590,29 @@ service:
                   "extension \"health_check\" is not a configured bearertokenauth extension"));
   CHECK(bad.errors.size() == 6);
 }
+
+TEST_CASE("config shape: alias cycles, complex keys, empty keys and no pipelines are errors with a path",
+          "[config][shape]") {
+  const std::string valid_rest =
+      "exporters: {debug: {}}\n"
+      "service: {pipelines: {traces: {receivers: [otlp], exporters: [debug]}}}\n";
+  Loaded cycle = load("receivers: &r\n  otlp: *r\n" + valid_rest);
+  CHECK_FALSE(cycle.ok);
+  REQUIRE(cycle.errors.size() == 1);
+  CHECK(cycle.errors.list()[0].message == "nested deeper than 64 levels (or an alias that contains itself)");
+  CHECK(cycle.errors.list()[0].path.rfind("receivers.otlp.otlp.", 0) == 0);
+
+  Loaded complex_key = load("receivers:\n  ? [otlp]\n  : {}\n" + valid_rest);
+  CHECK_FALSE(complex_key.ok);
+  CHECK(complex_key.errors.to_string() == "receivers: a mapping key must be a plain value, not a list or mapping");
+  Loaded top_complex_key = load("? [a]\n: b\n");
+  CHECK(top_complex_key.errors.to_string() ==
+        "(top level): a mapping key must be a plain value, not a list or mapping");
+
+  Loaded empty_key = load("receivers: {otlp: {protocols: {http: {}}}}\n" + valid_rest + "\"\": x\n");
+  CHECK(empty_key.errors.to_string() == "\"\": unknown key");
+
+  Loaded no_pipelines = load("receivers: {otlp: {protocols: {http: {}}}}\nexporters: {debug: {}}\n"
+                             "service: {pipelines: {}}\n");
+  CHECK(no_pipelines.errors.to_string() == "service.pipelines: at least one pipeline is required");
+}
