@@ -63,7 +63,7 @@ void expand_env_tree(YAML::Node root, const std::string& path, Errors& errors) {
   }
   if (root.IsMap()) {
     for (auto kv : root) {
-      std::string key = kv.first.Scalar();
+      const std::string key = kv.first.Scalar().empty() ? "\"\"" : kv.first.Scalar();  // as Node::key_path shows it
       expand_env_tree(kv.second, path.empty() ? key : path + "." + key, errors);
     }
   }

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -40,6 +41,20 @@ Status read_tls_file(const char* key, const std::string& path, bool certificates
   if (!read_whole_file(path, out)) return Status::invalid_argument(std::string("cannot read tls.") + key + " " + path);
   if (certificates && count_pem_certificates(*out) == 0) {
     return Status::invalid_argument(std::string("tls.") + key + " " + path + " holds no PEM certificate");
+  }
+  return Status::ok();
+}
+
+Status load_tls_identity(boost::asio::ssl::context& ctx, const std::string& cert_file, const std::string& cert_pem,
+                         const std::string& key_file, const std::string& key_pem) {
+  boost::system::error_code ec;
+  ctx.use_certificate_chain(boost::asio::buffer(cert_pem), ec);
+  if (ec) return Status::invalid_argument("tls.cert_file " + cert_file + ": " + ec.message());
+  ctx.use_private_key(boost::asio::buffer(key_pem), boost::asio::ssl::context::pem, ec);
+  if (ec) return Status::invalid_argument("tls.key_file " + key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return Status::invalid_argument("tls.key_file " + key_file + " does not match tls.cert_file " + cert_file + ": " +
+                                    openssl_reason());
   }
   return Status::ok();
 }

@@ -36,14 +36,8 @@ Status make_tls_client_context(const TlsClientSettings& settings, const TlsClien
     if (ec) return Status::invalid_argument("tls.ca_file " + settings.ca_file + ": " + ec.message());
   }
   if (!files.cert_pem.empty()) {
-    ctx->use_certificate_chain(boost::asio::buffer(files.cert_pem), ec);
-    if (ec) return Status::invalid_argument("tls.cert_file " + settings.cert_file + ": " + ec.message());
-    ctx->use_private_key(boost::asio::buffer(files.key_pem), ssl::context::pem, ec);
-    if (ec) return Status::invalid_argument("tls.key_file " + settings.key_file + ": " + ec.message());
-    if (SSL_CTX_check_private_key(native) != 1) {
-      return Status::invalid_argument("tls.key_file " + settings.key_file + " does not match tls.cert_file " +
-                                      settings.cert_file + ": " + openssl_reason());
-    }
+    Status s = load_tls_identity(*ctx, settings.cert_file, files.cert_pem, settings.key_file, files.key_pem);
+    if (!s.is_ok()) return s;
   }
   ctx->set_verify_mode(settings.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
   *out = std::move(ctx);

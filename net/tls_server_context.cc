@@ -68,14 +68,8 @@ Status make_tls_server_context(const TlsServerSettings& settings, const TlsServe
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_alpn_select_cb(native, &select_alpn, nullptr);
   boost::system::error_code ec;
-  ctx->use_certificate_chain(boost::asio::buffer(files.cert_pem), ec);
-  if (ec) return Status::invalid_argument("tls.cert_file " + settings.cert_file + ": " + ec.message());
-  ctx->use_private_key(boost::asio::buffer(files.key_pem), ssl::context::pem, ec);
-  if (ec) return Status::invalid_argument("tls.key_file " + settings.key_file + ": " + ec.message());
-  if (SSL_CTX_check_private_key(native) != 1) {
-    return Status::invalid_argument("tls.key_file " + settings.key_file + " does not match tls.cert_file " +
-                                    settings.cert_file + ": " + openssl_reason());
-  }
+  Status s = load_tls_identity(*ctx, settings.cert_file, files.cert_pem, settings.key_file, files.key_pem);
+  if (!s.is_ok()) return s;
   if (!files.client_ca_pem.empty()) {
     ctx->add_certificate_authority(boost::asio::buffer(files.client_ca_pem), ec);
     if (ec) return Status::invalid_argument("tls.client_ca_file " + settings.client_ca_file + ": " + ec.message());
