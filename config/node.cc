@@ -25,9 +25,22 @@ std::string Node::key_path(std::string_view key) const {
 
 namespace {
 
-bool check_shape_at(const YAML::Node& n, const std::string& path, int depth, Errors* errors) {
+struct ShapeWalk {
+  Errors* errors;
+  size_t values = 0;  // nodes visited, aliases counted each time they are reached
+};
+
+bool check_shape_at(const YAML::Node& n, const std::string& path, int depth, ShapeWalk* walk) {
+  const std::string shown_path = path.empty() ? "(top level)" : path;
   if (depth > kMaxDepth) {
-    errors->add(path, "nested deeper than " + std::to_string(kMaxDepth) + " levels (or an alias that contains itself)");
+    walk->errors->add(shown_path, "nested deeper than " + std::to_string(kMaxDepth) +
+                                      " levels (or an alias that contains itself)");
+    return false;
+  }
+  if (++walk->values > kMaxValues) {
+    // Aliases share nodes, so a few hundred bytes can stand for billions of values; everything
+    // after this walk would visit each of them.
+    walk->errors->add(shown_path, "more than " + std::to_string(kMaxValues) + " values once aliases are expanded");
     return false;
   }
   auto child = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
@@ -35,16 +48,17 @@ bool check_shape_at(const YAML::Node& n, const std::string& path, int depth, Err
   if (n.IsMap()) {
     for (const auto& kv : n) {
       if (!kv.first.IsScalar()) {
-        errors->add(path.empty() ? "(top level)" : path, "a mapping key must be a plain value, not a list or mapping");
+        walk->errors->add(shown_path, "a mapping key must be a plain value, not a list or mapping");
         ok = false;
         continue;
       }
       const std::string key = kv.first.Scalar().empty() ? "\"\"" : kv.first.Scalar();
-      if (!check_shape_at(kv.second, child(key), depth + 1, errors)) return false;
+      if (!check_shape_at(kv.second, child(key), depth + 1, walk)) return false;
     }
   } else if (n.IsSequence()) {
-    for (size_t i = 0; i < n.size(); ++i) {
-      if (!check_shape_at(n[i], path + "[" + std::to_string(i) + "]", depth + 1, errors)) return false;
+    size_t i = 0;
+    for (const auto& item : n) {
+      if (!check_shape_at(item, path + "[" + std::to_string(i++) + "]", depth + 1, walk)) return false;
     }
   }
   return ok;
@@ -54,7 +68,8 @@ bool check_shape_at(const YAML::Node& n, const std::string& path, int depth, Err
 
 bool check_shape(const YAML::Node& root, std::string_view source, Errors* errors) {
   const size_t before = errors->size();
-  check_shape_at(root, std::string(source), 0, errors);
+  ShapeWalk walk{errors};
+  check_shape_at(root, std::string(source), 0, &walk);
   return errors->size() == before;
 }
 

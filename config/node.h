@@ -74,9 +74,12 @@ class Node {
 
 // Checks what the rest of the config code assumes of a parsed document: every mapping key is a
 // plain scalar (not `? [a]`), and nothing nests deeper than kMaxDepth levels, which also catches
-// an alias that contains itself (`a: &x {b: *x}`) before anything walks it forever. Each problem
-// is an error naming its path; false when there was one.
+// an alias that contains itself (`a: &x {b: *x}`) before anything walks it forever, and no more
+// than kMaxValues values once aliases are expanded (a "billion laughs" document of nested aliases
+// would otherwise take hours to walk). Each problem is an error naming its path; false when there
+// was one.
 constexpr int kMaxDepth = 64;
+constexpr size_t kMaxValues = 100000;
 bool check_shape(const YAML::Node& root, std::string_view source, Errors* errors);
 
 // Parses "5s"-style durations; false when malformed.

@@ -615,4 +615,18 @@ TEST_CASE("config shape: alias cycles, complex keys, empty keys and no pipelines
   Loaded no_pipelines = load("receivers: {otlp: {protocols: {http: {}}}}\nexporters: {debug: {}}\n"
                              "service: {pipelines: {}}\n");
   CHECK(no_pipelines.errors.to_string() == "service.pipelines: at least one pipeline is required");
+
+  // "Billion laughs": nine levels of ten aliases, 10^9 values in a few hundred bytes.
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    const std::string prev = "*a" + std::to_string(level - 1);
+    laughs += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) laughs += (i ? ", " : "") + prev;
+    laughs += "]\n";
+  }
+  Loaded bomb = load(laughs + valid_rest);
+  CHECK_FALSE(bomb.ok);
+  REQUIRE(bomb.errors.size() == 1);
+  CHECK(bomb.errors.list()[0].message == "more than 100000 values once aliases are expanded");
+  CHECK(bomb.errors.list()[0].path.rfind("a4[", 0) == 0);
 }
