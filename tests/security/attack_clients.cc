@@ -24,6 +24,14 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "support/openssl_ptr.h"
 
 namespace security {
 
@@ -176,7 +184,12 @@ std::string post_request(const std::string& path, const std::string& content_typ
   return request;
 }
 
-HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time_point deadline) {
+namespace {
+
+// read_response over any byte source: `read_some(into, deadline)` appends what arrives, like
+// Connection::read_some.
+template <typename ReadSome>
+HttpResponse read_response_with(ReadSome&& read_some, std::string& buffer, SteadyClock::time_point deadline) {
   HttpResponse r;
   size_t head_end = std::string::npos;
   for (;;) {
@@ -203,7 +216,7 @@ HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time
         return r;
       }
     }
-    const Connection::Read got = c.read_some(buffer, deadline);
+    const Connection::Read got = read_some(buffer, deadline);
     if (got != Connection::Read::data) {
       const int status = r.status;
       r = HttpResponse{};
@@ -212,6 +225,13 @@ HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time
       return r;
     }
   }
+}
+
+}  // namespace
+
+HttpResponse read_response(Connection& c, std::string& buffer, SteadyClock::time_point deadline) {
+  return read_response_with([&c](std::string& into, SteadyClock::time_point until) { return c.read_some(into, until); },
+                            buffer, deadline);
 }
 
 HttpResponse HttpClient::send(std::string_view request, Millis timeout) {
@@ -238,6 +258,255 @@ HttpResponse http_post(int port, const std::string& path, const std::string& con
   return client.send(post_request(path, content_type, body, extra_headers), timeout);
 }
 
+// ---- TLS ----
+
+namespace {
+
+using otlpd::test::BioPtr;
+using otlpd::test::PkeyPtr;
+using otlpd::test::SslCtxPtr;
+using otlpd::test::SslPtr;
+using otlpd::test::X509Ptr;
+
+// OpenSSL's error queue as text ("error:0A000418:SSL routines::tlsv1 alert unknown ca; ..."),
+// emptied.
+std::string ssl_errors() {
+  std::string text;
+  while (const unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!text.empty()) text += "; ";
+    text += buf;
+  }
+  return text;
+}
+
+BioPtr pem_bio(const std::string& pem) { return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()))); }
+
+// The client context for `tls`; an empty pointer and *error when something does not load.
+SslCtxPtr client_context(const ClientTls& tls, std::string* error) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    *error = "SSL_CTX_new: " + ssl_errors();
+    return nullptr;
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (tls.max_version != 0 && SSL_CTX_set_max_proto_version(ctx.get(), tls.max_version) != 1) {
+    *error = "SSL_CTX_set_max_proto_version: " + ssl_errors();
+    return nullptr;
+  }
+  int roots = 0;
+  BioPtr ca = pem_bio(tls.trusted_ca);
+  while (X509Ptr cert{PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr)}) {
+    if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.get()), cert.get()) == 1) ++roots;
+  }
+  ERR_clear_error();  // the end of the PEM text leaves "no start line"
+  if (roots == 0) {
+    *error = "no trusted CA certificate in trusted_ca";
+    return nullptr;
+  }
+  if (tls.cert_chain.empty()) return ctx;
+  BioPtr chain = pem_bio(tls.cert_chain);
+  X509Ptr leaf{PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr)};
+  if (!leaf || SSL_CTX_use_certificate(ctx.get(), leaf.get()) != 1) {
+    *error = "client certificate: " + ssl_errors();
+    return nullptr;
+  }
+  while (X509Ptr extra{PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr)}) {
+    if (SSL_CTX_add_extra_chain_cert(ctx.get(), extra.get()) == 1) extra.release();  // the context owns it now
+  }
+  ERR_clear_error();
+  BioPtr key_bio = pem_bio(tls.private_key);
+  PkeyPtr key{PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)};
+  if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
+    *error = "client key: " + ssl_errors();
+    return nullptr;
+  }
+  return ctx;
+}
+
+// One TLS client connection: an SSL object on memory BIOs, whose bytes this class carries over a
+// Connection (non-blocking, every wait bounded by a deadline, send with MSG_NOSIGNAL).
+class TlsConnection {
+ public:
+  enum class Step { ok, failed, timeout };
+
+  TlsConnection(Connection conn, SSL_CTX* ctx) : conn_(std::move(conn)), ssl_(SSL_new(ctx)) {
+    rbio_ = BIO_new(BIO_s_mem());
+    wbio_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_.get(), rbio_, wbio_);  // the SSL object owns both
+    SSL_set_connect_state(ssl_.get());
+  }
+
+  SSL* ssl() const { return ssl_.get(); }
+  // Why the last step failed or timed out.
+  const std::string& error() const { return error_; }
+
+  // Calls `op` (SSL_connect, SSL_write, SSL_read) until it returns > 0 (Step::ok, *result its
+  // value), fails, or `deadline` passes. After each call, what the SSL object wrote goes out; when
+  // it wants to read, the server's next bytes come in (or the EOF, which makes it fail).
+  template <typename Op>
+  Step run(Op op, SteadyClock::time_point deadline, int* result = nullptr) {
+    for (;;) {
+      ERR_clear_error();
+      const int rc = op(ssl_.get());
+      const int err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), rc);
+      const int saved_errno = errno;
+      const std::string reason = (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) ? ssl_errors() : "";
+      flush(deadline);  // our handshake messages, request, or alert
+      if (rc > 0) {
+        if (result) *result = rc;
+        return Step::ok;
+      }
+      if (err == SSL_ERROR_WANT_READ && !eof_) {
+        std::string in;
+        const Connection::Read got = conn_.read_some(in, deadline);
+        if (got == Connection::Read::timeout) {
+          error_ = "timed out";
+          return Step::timeout;
+        }
+        if (got == Connection::Read::closed) {
+          eof_ = true;
+          BIO_set_mem_eof_return(rbio_, 0);  // an empty read BIO is now the end of the stream
+        } else {
+          BIO_write(rbio_, in.data(), static_cast<int>(in.size()));
+        }
+        continue;
+      }
+      switch (err) {
+        case SSL_ERROR_ZERO_RETURN:
+          error_ = "closed by the server (close_notify)";
+          break;
+        case SSL_ERROR_SSL:
+          error_ = reason.empty() ? "TLS error" : reason;
+          break;
+        case SSL_ERROR_SYSCALL:
+          error_ = !reason.empty() ? reason : eof_ ? "connection closed (EOF or reset)" : std::strerror(saved_errno);
+          break;
+        default:
+          error_ = "SSL error " + std::to_string(err);
+      }
+      if (send_failed_) error_ += " (a send failed: connection reset)";
+      return Step::failed;
+    }
+  }
+
+  // Connection::read_some over TLS: appends decrypted bytes to `into`.
+  Connection::Read read_some(std::string& into, SteadyClock::time_point deadline) {
+    char chunk[16384];
+    int n = 0;
+    const Step s = run([&](SSL* ssl) { return SSL_read(ssl, chunk, sizeof chunk); }, deadline, &n);
+    if (s == Step::timeout) return Connection::Read::timeout;
+    if (s == Step::failed) return Connection::Read::closed;
+    into.append(chunk, static_cast<size_t>(n));
+    return Connection::Read::data;
+  }
+
+ private:
+  // Sends what the SSL object has written. A failed send (the server reset the connection) is
+  // noted; its alert may still be there to read.
+  void flush(SteadyClock::time_point deadline) {
+    char chunk[16384];
+    for (;;) {
+      const int n = BIO_read(wbio_, chunk, sizeof chunk);
+      if (n <= 0) return;
+      if (send_failed_) continue;  // drained and dropped
+      send_failed_ = !conn_.send_all(std::string_view(chunk, static_cast<size_t>(n)), deadline);
+    }
+  }
+
+  Connection conn_;
+  SslPtr ssl_;
+  BIO* rbio_ = nullptr;  // owned by ssl_
+  BIO* wbio_ = nullptr;  // owned by ssl_
+  bool eof_ = false;
+  bool send_failed_ = false;
+  std::string error_;
+};
+
+const char* end_name(TlsHttpResult::End end) {
+  switch (end) {
+    case TlsHttpResult::End::setup_failed: return "client setup failed";
+    case TlsHttpResult::End::connect_failed: return "connect failed";
+    case TlsHttpResult::End::handshake_failed: return "handshake failed";
+    case TlsHttpResult::End::closed: return "closed without a response";
+    case TlsHttpResult::End::timeout: return "client timeout";
+    case TlsHttpResult::End::response: return "response";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string TlsHttpResult::describe() const {
+  std::string d = end_name(end);
+  if (version == TLS1_2_VERSION) d += " (TLSv1.2)";
+  if (version == TLS1_3_VERSION) d += " (TLSv1.3)";
+  if (end == End::response) return d + ": " + response.describe();
+  return d + ": " + error;
+}
+
+TlsHttpResult https_send(int port, const ClientTls& tls, std::string_view request, Millis timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  TlsHttpResult out;
+  SslCtxPtr ctx = client_context(tls, &out.error);
+  if (!ctx) {
+    out.end = TlsHttpResult::End::setup_failed;
+    return out;
+  }
+  Connection conn(port);
+  if (!conn.connected()) {
+    out.end = TlsHttpResult::End::connect_failed;
+    out.error = "cannot connect";
+    return out;
+  }
+  TlsConnection c(std::move(conn), ctx.get());
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl()), "127.0.0.1");
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(c.ssl(), kAlpn, sizeof kAlpn);
+
+  switch (c.run([](SSL* ssl) { return SSL_connect(ssl); }, deadline)) {
+    case TlsConnection::Step::ok:
+      break;
+    case TlsConnection::Step::failed:
+      out.end = TlsHttpResult::End::handshake_failed;
+      out.error = c.error();
+      return out;
+    case TlsConnection::Step::timeout:
+      out.end = TlsHttpResult::End::timeout;
+      out.error = "timed out in the handshake";
+      return out;
+  }
+  out.version = SSL_version(c.ssl());
+  // A memory BIO takes the whole request at once; it goes out on the socket in run's flush.
+  switch (c.run([&](SSL* ssl) { return SSL_write(ssl, request.data(), static_cast<int>(request.size())); }, deadline)) {
+    case TlsConnection::Step::ok:
+      break;
+    case TlsConnection::Step::failed:
+      out.end = TlsHttpResult::End::closed;
+      out.error = "write: " + c.error();
+      return out;
+    case TlsConnection::Step::timeout:
+      out.end = TlsHttpResult::End::timeout;
+      out.error = "timed out writing the request";
+      return out;
+  }
+  std::string buffer;
+  out.response = read_response_with(
+      [&c](std::string& into, SteadyClock::time_point until) { return c.read_some(into, until); }, buffer, deadline);
+  if (out.response.status != 0) {
+    out.end = TlsHttpResult::End::response;
+  } else if (c.error() == "timed out") {
+    out.end = TlsHttpResult::End::timeout;
+    out.error = out.response.error;
+  } else {
+    out.end = TlsHttpResult::End::closed;
+    out.error = out.response.error + (c.error().empty() ? "" : ": " + c.error());
+  }
+  return out;
+}
+
 // ---- gRPC ----
 
 std::string GrpcAnswer::describe() const { return "gRPC status " + std::to_string(static_cast<int>(code)) + ": " + message; }
@@ -261,11 +530,19 @@ struct GrpcClient::Impl {
   std::unique_ptr<grpc::GenericStub> stub;
 };
 
-GrpcClient::GrpcClient(int port) : impl_(std::make_unique<Impl>()) {
+GrpcClient::GrpcClient(int port, const std::optional<ClientTls>& tls) : impl_(std::make_unique<Impl>()) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);  // the answers are small; no client-side limit in the way
-  impl_->channel =
-      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = tls->trusted_ca;
+    options.pem_cert_chain = tls->cert_chain;
+    options.pem_private_key = tls->private_key;
+    creds = grpc::SslCredentials(options);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  }
+  impl_->channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), creds, args);
   impl_->stub = std::make_unique<grpc::GenericStub>(impl_->channel);
 }
 
@@ -299,6 +576,12 @@ GrpcAnswer grpc_call(int port, const std::string& method, const std::string& mes
                      const Metadata& metadata) {
   GrpcClient client(port);
   return client.call(method, message, gzip, timeout, metadata);
+}
+
+GrpcAnswer grpc_call_tls(int port, const ClientTls& tls, const std::string& method, const std::string& message,
+                         Millis timeout, const Metadata& metadata) {
+  GrpcClient client(port, tls);
+  return client.call(method, message, false, timeout, metadata);
 }
 
 GrpcAnswer grpc_call_precompressed(int port, const std::string& method, const std::string& gzip_bytes,

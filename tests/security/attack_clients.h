@@ -1,6 +1,7 @@
 // Clients for the attack tests: a raw TCP connection (to send what no well-behaved client library
 // would: truncated bodies, a byte a second, garbage, hand-written HTTP/2 frames), a minimal
-// HTTP/1.1 client on top of it, an h2c client (nghttp2), and gRPC calls with raw message bytes.
+// HTTP/1.1 client on top of it (in plaintext, or over TLS with OpenSSL for the mTLS test), an h2c
+// client (nghttp2), and gRPC calls with raw message bytes (insecure or TLS channel credentials).
 // Every operation has a deadline, so a server that stops answering fails a check instead of
 // hanging the test. No Catch2 macros here: the slow-loris test
 // uses these clients from a second thread, and Catch2 assertions are not thread-safe.
@@ -98,6 +99,41 @@ class HttpClient {
 HttpResponse http_post(int port, const std::string& path, const std::string& content_type, std::string_view body,
                        const std::string& extra_headers = "", Millis timeout = Millis(10000));
 
+// ---- TLS ----
+
+// How a TLS client (https_send, a TLS GrpcClient) is set up. The server's certificate is verified
+// against `trusted_ca` for the address dialled, 127.0.0.1.
+struct ClientTls {
+  std::string trusted_ca;   // PEM roots
+  std::string cert_chain;   // PEM client certificate (chain) presented when the server asks; empty: none
+  std::string private_key;  // PEM private key of cert_chain
+  int max_version = 0;      // https_send only: highest TLS version offered, e.g. TLS1_2_VERSION; 0: 1.3
+};
+
+// What a TLS HTTP/1.1 exchange came to.
+struct TlsHttpResult {
+  enum class End {
+    setup_failed,      // the client's own certificates or keys did not load (a test bug)
+    connect_failed,    // no TCP connection
+    handshake_failed,  // the TLS handshake failed (the client saw the server's alert, or an EOF)
+    closed,            // handshake done, then the connection ended (alert, EOF or reset) without a response
+    timeout,           // the client's deadline passed first
+    response,          // a complete HTTP response: `response`
+  };
+  End end = End::setup_failed;
+  std::string error;      // why there is no response: OpenSSL's reason (e.g. "... alert unknown ca"), EOF, ...
+  HttpResponse response;  // with End::response
+  int version = 0;        // the negotiated TLS version (SSL_version) once the handshake completed
+  // Refused by the server: no response, and not for the client's own reasons (setup, timeout).
+  bool refused() const { return end == End::handshake_failed || end == End::closed; }
+  std::string describe() const;
+};
+
+// Connects to 127.0.0.1:`port`, does a TLS handshake (ALPN http/1.1) as `tls` says, sends
+// `request` (from post_request) and reads one response, all within `timeout`. Non-blocking I/O
+// through memory BIOs: every wait is a poll with the deadline, and a reset never raises SIGPIPE.
+TlsHttpResult https_send(int port, const ClientTls& tls, std::string_view request, Millis timeout = Millis(10000));
+
 struct GrpcAnswer {
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   std::string message;
@@ -111,7 +147,10 @@ using Metadata = std::vector<std::pair<std::string, std::string>>;
 // Thread-safe, as a gRPC channel is.
 class GrpcClient {
  public:
-  explicit GrpcClient(int port);
+  // Insecure channel credentials without `tls`; with it, SSL credentials (its roots, and its
+  // client certificate chain and key when set) on a channel with a subchannel pool of its own, so
+  // that each TLS client has a connection (and a handshake) of its own.
+  explicit GrpcClient(int port, const std::optional<ClientTls>& tls = std::nullopt);
   ~GrpcClient();
   GrpcClient(const GrpcClient&) = delete;
   GrpcClient& operator=(const GrpcClient&) = delete;
@@ -129,6 +168,10 @@ class GrpcClient {
 // One call on a channel of its own (see GrpcClient::call).
 GrpcAnswer grpc_call(int port, const std::string& method, const std::string& message, bool gzip = false,
                      Millis timeout = Millis(10000), const Metadata& metadata = {});
+
+// One call on a TLS channel of its own (see GrpcClient).
+GrpcAnswer grpc_call_tls(int port, const ClientTls& tls, const std::string& method, const std::string& message,
+                         Millis timeout = Millis(10000), const Metadata& metadata = {});
 
 // One unary call whose message is `gzip_bytes` exactly as given, flagged compressed with
 // grpc-encoding: gzip. gRPC's own compression needs the whole uncompressed message in the client;

@@ -6,6 +6,8 @@
 //  (b) otlpd still serves a normal client afterwards (a one-span POST gets 200, a gRPC export OK);
 //  (c) its peak resident memory (VmHWM) stayed under kPeakRssBoundMiB.
 // Every wait has a deadline and waits on a condition; nothing leaves 127.0.0.1.
+// The mTLS case runs otlpd with TLS and client_ca_file on both receivers: there the normal client
+// of (b) speaks TLS and presents a valid client certificate.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -35,17 +37,22 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
 
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "security/attack_clients.h"
 #include "security/attack_payloads.h"
 #include "support/temp_dir.h"
+#include "support/test_certs.h"
 
 namespace {
 
 using namespace security;
 namespace fs = std::filesystem;
+using otlpd::test::Pem;
+using otlpd::test::make_ca;
+using otlpd::test::make_cert;
 using Seconds = std::chrono::duration<double>;
 
 constexpr size_t kMiB = size_t{1} << 20;
@@ -111,22 +118,57 @@ struct Auth {
   std::string token;
 };
 
+// Receivers' TLS for the config: both receivers serve `server` (127.0.0.1 and localhost, signed by
+// `server_ca`) and require a client certificate signed by `client_ca` (client_ca_file: mTLS).
+// `client` is a valid one: the normal client of check_serves_normal_client presents it.
+struct Tls {
+  Pem server_ca = make_ca("otlpd security test server CA");
+  Pem server = make_cert(server_ca, {.common_name = "localhost", .dns_names = {"localhost"},
+                                     .ip_addresses = {"127.0.0.1"}});
+  Pem client_ca = make_ca("otlpd security test client CA");
+  Pem client = make_cert(client_ca, {.common_name = "normal-client", .client = true});
+};
+
+// A client of `tls`'s otlpd: trusts its server CA and presents `identity` (nothing when nullopt).
+ClientTls mtls_client(const Tls& tls, const std::optional<Pem>& identity) {
+  ClientTls c;
+  c.trusted_ca = tls.server_ca.cert;
+  if (identity) {
+    c.cert_chain = identity->cert;
+    c.private_key = identity->key;
+  }
+  return c;
+}
+
+// The TLS files Otlpd writes into its directory and make_config names.
+const char* const kServerCertFile = "tls-server.crt";
+const char* const kServerKeyFile = "tls-server.key";
+const char* const kClientCaFile = "tls-client-ca.pem";
+
 // The test's otlpd: OTLP/gRPC and OTLP/HTTP on 127.0.0.1 port 0 (otlpd logs the ports it got),
 // read_header_timeout 2s, every signal into one `file` exporter, self-metrics on a free port.
-std::string make_config(const fs::path& dir, const std::optional<Auth>& auth) {
+// With `tls`, both receivers have a `tls` block with cert_file, key_file and client_ca_file.
+std::string make_config(const fs::path& dir, const std::optional<Auth>& auth, bool tls = false) {
   std::string c;
   if (auth) c += "extensions:\n  bearertokenauth:\n    token: \"" + auth->token + "\"\n";
-  const std::string require = auth ? "        auth: {authenticator: bearertokenauth}\n" : "";
+  // Keys both protocols get: auth and tls.
+  std::string protocol_keys = auth ? "        auth: {authenticator: bearertokenauth}\n" : "";
+  if (tls) {
+    protocol_keys += "        tls:\n"
+                     "          cert_file: \"" + (dir / kServerCertFile).string() + "\"\n"
+                     "          key_file: \"" + (dir / kServerKeyFile).string() + "\"\n"
+                     "          client_ca_file: \"" + (dir / kClientCaFile).string() + "\"\n";
+  }
   c += "receivers:\n"
        "  otlp:\n"
        "    protocols:\n"
        "      grpc:\n"
        "        endpoint: 127.0.0.1:0\n" +
-       require +
+       protocol_keys +
        "      http:\n"
        "        endpoint: 127.0.0.1:0\n"
        "        read_header_timeout: 2s\n" +
-       require +
+       protocol_keys +
        "exporters:\n"
        "  file:\n"
        "    path: \"" +
@@ -145,10 +187,19 @@ std::string make_config(const fs::path& dir, const std::optional<Auth>& auth) {
 // otlpd as a child process on a config written to `dir`; its log (stderr) in dir/otlpd.log, its
 // standard output in dir/stdout.log. The constructor returns once otlpd runs and both receivers
 // listen; the destructor kills it if it is still running (a failed REQUIRE leaves nothing behind).
+// With `tls`, its certificate files are written to `dir` too, and client_tls() is the normal
+// client's TLS (a valid client certificate).
 class Otlpd {
  public:
-  Otlpd(const TempDir& dir, const std::optional<Auth>& auth = std::nullopt)
-      : config_(make_config(dir.path(), auth)), log_path_(dir.path() / "otlpd.log") {
+  Otlpd(const TempDir& dir, const std::optional<Auth>& auth = std::nullopt,
+        const std::optional<Tls>& tls = std::nullopt)
+      : config_(make_config(dir.path(), auth, tls.has_value())), log_path_(dir.path() / "otlpd.log") {
+    if (tls) {
+      otlpd::test::write_file(dir.path().string(), kServerCertFile, tls->server.cert);
+      otlpd::test::write_file(dir.path().string(), kServerKeyFile, tls->server.key);
+      otlpd::test::write_file(dir.path().string(), kClientCaFile, tls->client_ca.cert);
+      client_tls_ = mtls_client(*tls, tls->client);
+    }
     const fs::path config_path = dir.path() / "otlpd.yaml";
     {
       std::ofstream out(config_path);
@@ -195,6 +246,8 @@ class Otlpd {
 
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
+  // The normal client's TLS when the receivers require mTLS; nullopt: plaintext receivers.
+  const std::optional<ClientTls>& client_tls() const { return client_tls_; }
   pid_t pid() const { return pid_; }
   std::string log() const { return read_text(log_path_); }
 
@@ -254,6 +307,7 @@ class Otlpd {
   fs::path log_path_;
   pid_t pid_ = -1;
   std::optional<int> exit_status_;  // waitpid status once reaped
+  std::optional<ClientTls> client_tls_;
   int grpc_port_ = 0;
   int http_port_ = 0;
 };
@@ -291,17 +345,29 @@ std::string head_of(const std::string& text, const std::string& prefix) { return
 std::string header_line(const std::string& name, const std::string& value) { return name + ": " + value + "\r\n"; }
 
 // (b): a valid one-span request over HTTP (protobuf) gets 200 and a gRPC export gets OK;
-// `authorization` is sent along when not empty.
+// `authorization` is sent along when not empty. Over TLS with a valid client certificate when
+// otlpd requires mTLS.
 void check_serves_normal_client(Otlpd& d, const std::string& authorization = "") {
   INFO("otlpd: " << d.state());
   REQUIRE(d.alive());
   const std::string extra = authorization.empty() ? "" : header_line("Authorization", authorization);
-  const HttpResponse r = http_post(d.http_port(), "/v1/traces", kProto, one_span_request("normal-client"), extra);
-  INFO("HTTP: " << r.describe());
-  CHECK(r.status == 200);
+  const std::string request = one_span_request("normal-client");
   Metadata md;
   if (!authorization.empty()) md.push_back({"authorization", authorization});
-  const GrpcAnswer g = grpc_call(d.grpc_port(), kTraceMethod, one_span_request("normal-client"), false, Millis(10000), md);
+  if (const std::optional<ClientTls>& tls = d.client_tls()) {
+    const TlsHttpResult r = https_send(d.http_port(), *tls, post_request("/v1/traces", kProto, request, extra));
+    INFO("HTTP over TLS: " << r.describe());
+    CHECK(r.end == TlsHttpResult::End::response);
+    CHECK(r.response.status == 200);
+    const GrpcAnswer g = grpc_call_tls(d.grpc_port(), *tls, kTraceMethod, request, Millis(10000), md);
+    INFO("gRPC over TLS: " << g.describe());
+    CHECK(g.code == grpc::StatusCode::OK);
+    return;
+  }
+  const HttpResponse r = http_post(d.http_port(), "/v1/traces", kProto, request, extra);
+  INFO("HTTP: " << r.describe());
+  CHECK(r.status == 200);
+  const GrpcAnswer g = grpc_call(d.grpc_port(), kTraceMethod, request, false, Millis(10000), md);
   INFO("gRPC: " << g.describe());
   CHECK(g.code == grpc::StatusCode::OK);
 }
@@ -980,6 +1046,176 @@ TEST_CASE("bearertokenauth: missing, wrong and same-length tokens get 401 / UNAU
   CHECK(log.find(token) == std::string::npos);  // never logged
   CHECK(log.find(same_length) == std::string::npos);
   CHECK(log.find("wrong-guess") == std::string::npos);
+}
+
+namespace {
+
+// The names of the spans in the file exporter's output (one OTLP/JSON request a line), in order.
+// A line that does not parse (one being written) is skipped.
+std::vector<std::string> exported_span_names(const fs::path& file) {
+  std::vector<std::string> names;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("resourceSpans")) continue;
+    for (const auto& rs : j["resourceSpans"]) {
+      if (!rs.contains("scopeSpans")) continue;
+      for (const auto& ss : rs["scopeSpans"]) {
+        if (!ss.contains("spans")) continue;
+        for (const auto& span : ss["spans"]) names.push_back(span.value("name", std::string()));
+      }
+    }
+  }
+  return names;
+}
+
+size_t count_of(const std::vector<std::string>& names, const std::string& name) {
+  return static_cast<size_t>(std::count(names.begin(), names.end(), name));
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return "[" + s + "]";
+}
+
+const char* tls_version_name(int max_version) { return max_version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3"; }
+
+}  // namespace
+
+TEST_CASE("mTLS: no client certificate, one from another CA and an expired one are refused on both receivers",
+          "[security][mtls]") {
+  TempDir dir;
+  const Tls tls;
+  Otlpd d(dir, std::nullopt, tls);
+  const fs::path out = dir.path() / "out.jsonl";
+  // A refusal comes from the TLS handshake itself: well within read_header_timeout (2s), which
+  // would end a stalled HTTP handshake too, and far from the clients' 10 s timeout.
+  constexpr double kPromptSeconds = 1.5;
+  const Pem other_ca = make_ca("some other CA");
+  struct Refused {
+    std::string what;
+    std::optional<Pem> identity;
+    // The server's alert as OpenSSL's reason on the client, with TLS 1.2 and with TLS 1.3.
+    std::string tls12_alert;
+    std::string tls13_alert;
+  };
+  const std::vector<Refused> refused = {
+      {"no client certificate", std::nullopt, "alert handshake failure", "alert certificate required"},
+      {"a client certificate from another CA", make_cert(other_ca, {.common_name = "stranger", .client = true}),
+       "alert unknown ca", "alert unknown ca"},
+      // The CA of the server's own certificate is no client CA.
+      {"a client certificate from the server's CA",
+       make_cert(tls.server_ca, {.common_name = "sibling", .client = true}),
+       "alert unknown ca", "alert unknown ca"},
+      {"an expired client certificate from the client CA",
+       make_cert(tls.client_ca, {.common_name = "expired", .client = true,
+                                 .not_before_offset = -std::chrono::hours(48), .valid_for = std::chrono::hours(24)}),
+       "alert certificate expired", "alert certificate expired"},
+  };
+  const std::string refused_request = one_span_request("mtls-refused");
+
+  // OTLP/HTTP: no HTTP response at all, but the server's alert. A TLS 1.2 client's handshake
+  // fails with it; a TLS 1.3 client finishes its side of the handshake before the server has
+  // checked its certificate, and reads the alert where the response would be.
+  for (const int max_version : {TLS1_2_VERSION, 0}) {
+    for (const Refused& c : refused) {
+      INFO("HTTP, " << c.what << ", client up to " << tls_version_name(max_version));
+      ClientTls client = mtls_client(tls, c.identity);
+      client.max_version = max_version;
+      const auto t0 = SteadyClock::now();
+      const TlsHttpResult r = https_send(d.http_port(), client, post_request("/v1/traces", kProto, refused_request));
+      const double took = seconds_since(t0);
+      INFO(r.describe() << ", after " << took << " s");
+      CHECK(r.refused());
+      CHECK(r.response.status == 0);
+      CHECK(took < kPromptSeconds);
+      if (max_version == TLS1_2_VERSION) CHECK(r.end == TlsHttpResult::End::handshake_failed);
+      CHECK(r.error.find(max_version == TLS1_2_VERSION ? c.tls12_alert : c.tls13_alert) != std::string::npos);
+    }
+  }
+
+  // OTLP/gRPC: the channel cannot connect, the call fails UNAVAILABLE (not a deadline).
+  for (const Refused& c : refused) {
+    INFO("gRPC, " << c.what);
+    const auto t0 = SteadyClock::now();
+    const GrpcAnswer a = grpc_call_tls(d.grpc_port(), mtls_client(tls, c.identity), kTraceMethod, refused_request);
+    const double took = seconds_since(t0);
+    INFO(a.describe() << ", after " << took << " s");
+    CHECK(a.code == grpc::StatusCode::UNAVAILABLE);
+    CHECK(took < kPromptSeconds);
+  }
+
+  // Plaintext on the TLS ports: HTTP/1.1 gets no HTTP answer, the connection is closed; a gRPC
+  // call on an insecure channel does not get through either.
+  {
+    INFO("plaintext HTTP/1.1 request");
+    Connection c(d.http_port());
+    REQUIRE(c.connected());
+    const auto deadline = SteadyClock::now() + Millis(5000);
+    c.send_all(post_request("/v1/traces", kProto, refused_request), deadline);  // may fail once the server resets
+    std::string received;
+    Connection::Read got = Connection::Read::data;
+    while (got == Connection::Read::data) got = c.read_some(received, deadline);
+    INFO(received.size() << " bytes received: " << starts(received, 40));
+    CHECK(got == Connection::Read::closed);
+    CHECK(received.find("HTTP/") == std::string::npos);
+  }
+  {
+    const GrpcAnswer a = grpc_call(d.grpc_port(), kTraceMethod, refused_request);
+    INFO("plaintext gRPC call: " << a.describe());
+    CHECK(a.code == grpc::StatusCode::UNAVAILABLE);
+  }
+
+  // A valid client certificate: 200 over TLS 1.2 and 1.3, OK over gRPC on every signal.
+  const ClientTls valid = mtls_client(tls, tls.client);
+  for (const int max_version : {TLS1_2_VERSION, 0}) {
+    INFO("HTTP, valid client certificate, client up to " << tls_version_name(max_version));
+    ClientTls client = valid;
+    client.max_version = max_version;
+    const std::string name = std::string("mtls-valid-http-") + tls_version_name(max_version);
+    const TlsHttpResult r =
+        https_send(d.http_port(), client, post_request("/v1/traces", kProto, one_span_request(name)));
+    INFO(r.describe());
+    REQUIRE(r.end == TlsHttpResult::End::response);
+    CHECK(r.version == (max_version == 0 ? TLS1_3_VERSION : TLS1_2_VERSION));
+    CHECK(r.response.status == 200);
+    CHECK(r.response.header("content-type") == kProto);
+  }
+  {
+    auto grpc = std::make_unique<GrpcClient>(d.grpc_port(), valid);
+    const GrpcAnswer a = grpc->call(kTraceMethod, one_span_request("mtls-valid-grpc"));
+    INFO("gRPC, valid client certificate: " << a.describe());
+    CHECK(a.code == grpc::StatusCode::OK);
+    for (const auto& s : kSignals) {
+      const GrpcAnswer empty = grpc->call(s.method, "");
+      INFO("gRPC, valid client certificate, empty " << s.name << " request: " << empty.describe());
+      CHECK(empty.code == grpc::StatusCode::OK);
+    }
+  }  // the channel closes here: see finish()
+
+  // The valid clients' spans arrive in the file exporter's output.
+  const std::vector<std::string> expected = {"mtls-valid-http-TLS 1.2", "mtls-valid-http-TLS 1.3", "mtls-valid-grpc"};
+  const bool arrived = poll_until(
+      [&] {
+        const auto names = exported_span_names(out);
+        return std::all_of(expected.begin(), expected.end(), [&](const auto& n) { return count_of(names, n) > 0; });
+      },
+      Millis(10000));
+  INFO("exported spans: " << joined(exported_span_names(out)));
+  CHECK(arrived);
+
+  finish(d);  // a valid client is still served (over TLS), peak RSS, SIGTERM exits 0
+
+  // Once otlpd has exited (drained), the output holds every accepted span exactly once and
+  // nothing of the refused requests.
+  const std::vector<std::string> names = exported_span_names(out);
+  INFO("exported spans: " << joined(names));
+  for (const auto& n : expected) CHECK(count_of(names, n) == 1);
+  CHECK(count_of(names, "normal-client") == 2);  // finish(): one over HTTP, one over gRPC
+  CHECK(count_of(names, "mtls-refused") == 0);
+  CHECK(names.size() == expected.size() + 2);
 }
 
 namespace {
