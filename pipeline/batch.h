@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "otlp/signal.h"
 #include "pipeline/buffer_pool.h"
@@ -18,10 +19,17 @@ namespace otlpd {
 using otlp::Signal;
 
 struct Batch {
-  Signal signal = Signal::traces;
-  std::string payload;              // serialized Export<Signal>ServiceRequest
-  size_t items = 0;                 // spans, metric data points or log records in `payload`
-  BufferPool* recycle = nullptr;    // when set, takes back `payload`'s memory as the batch dies
+  // A constructor rather than an aggregate: make_shared builds it with parentheses, which clang 14
+  // (the sanitizer and libFuzzer builds) does not accept for aggregates.
+  Batch(Signal signal, std::string payload, size_t items, BufferPool* recycle = nullptr)
+      : signal(signal), payload(std::move(payload)), items(items), recycle(recycle) {}
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  Signal signal;
+  std::string payload;    // serialized Export<Signal>ServiceRequest
+  size_t items;           // spans, metric data points or log records in `payload`
+  BufferPool* recycle;    // when set, takes back `payload`'s memory as the batch dies
 
   ~Batch() {
     if (recycle) recycle->release(std::move(payload));

@@ -10,6 +10,8 @@ packages=(
   libzstd-dev zlib1g-dev libssl-dev libnghttp2-dev
   # The .deb (packaging/) and its test: dpkg-shlibdeps and file for Depends, lintian, systemd-analyze.
   dpkg-dev file lintian systemd
+  # The sanitizer builds of the test suite and the libFuzzer runs: clang and its runtimes.
+  clang libclang-rt-14-dev
 )
 # The end-to-end tests drive otlpd with the OpenTelemetry JavaScript SDK.
 if [ "${1:-}" = "--with-node" ] && ! command -v node >/dev/null 2>&1; then

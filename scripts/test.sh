@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, the JS SDK from npm), builds everything, and runs the
-# whole suite with CTest: unit, end-to-end and fuzz tests, then the unit tests and fuzz targets
-# again under ASan+UBSan and under TSan.
+# whole suite with CTest: unit, end-to-end, fault, security and fuzz tests; then, built with clang,
+# the unit tests under ASan+UBSan with each fuzz target run by libFuzzer, and under TSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -13,11 +13,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLPD_BUILD_TESTS=ON
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 300)
 
-sanitized() {  # sanitizer, build dir, ctest label regex
-  cmake -S . -B "$2" -DCMAKE_BUILD_TYPE=Debug -DOTLPD_SANITIZE="$1" -DOTLPD_FUZZ_SECONDS=10
-  cmake --build "$2" -j "$jobs" --target sanitizer_tests
-  (cd "$2" && ctest -L "$3" --output-on-failure -j "$jobs" --timeout 300)
+sanitized() {  # build dir, ctest label regex, cmake options
+  local dir=$1 labels=$2
+  shift 2
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ "$@"
+  cmake --build "$dir" -j "$jobs" --target sanitizer_tests
+  (cd "$dir" && ctest -L "$labels" --output-on-failure -j "$jobs" --timeout 300)
 }
-sanitized address,undefined build-asan 'sanitize|asan'
+sanitized build-asan 'unit_sanitize|unit_asan|fuzz' -DOTLPD_SANITIZE=address,undefined \
+  -DOTLPD_LIBFUZZER=ON -DOTLPD_FUZZ_SECONDS=30
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
-sanitized thread build-tsan sanitize
+sanitized build-tsan unit_sanitize -DOTLPD_SANITIZE=thread
