@@ -172,6 +172,14 @@ void Http2Codec::take_output(std::string* out) {
   }
 }
 
+std::optional<std::chrono::steady_clock::time_point> Http2Codec::oldest_stream_start() const {
+  std::optional<std::chrono::steady_clock::time_point> oldest;
+  for (const auto& [id, stream] : streams_) {
+    if (!oldest || stream.started < *oldest) oldest = stream.started;
+  }
+  return oldest;
+}
+
 bool Http2Codec::alive() const {
   return nghttp2_session_want_read(session_) != 0 || nghttp2_session_want_write(session_) != 0;
 }

@@ -15,6 +15,7 @@
 // Threads: one at a time (the connection's strand). The callbacks run inside receive().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,6 +69,9 @@ class Http2Codec {
   // Whether the connection still has something to read or send; false once it is over.
   bool alive() const;
   size_t open_streams() const { return streams_.size(); }
+  // When the oldest open stream began (its HEADERS arrived); nullopt with no stream open. The
+  // connection bounds each stream, from its headers to the end of its answer, by read_timeout.
+  std::optional<std::chrono::steady_clock::time_point> oldest_stream_start() const;
   // GOAWAY: the streams already started finish, no new one is accepted.
   void shutdown();
   // Why receive() failed, for the log.
@@ -75,6 +79,7 @@ class Http2Codec {
 
  private:
   struct Stream {
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     Request request;
     uint32_t header_bytes = 0;
     bool answered = false;  // a response was submitted; what else arrives is discarded

@@ -521,7 +521,7 @@ class Session : public std::enable_shared_from_this<Session> {
       http2_->take_output(&http2_out_);
     }
     if (http2_out_.empty()) return http2_read();
-    arm(settings().read_timeout);
+    arm_http2(settings().read_timeout);
     http2_writing_ = true;
     with_stream([&](auto& s) {
       net::async_write(s, net::buffer(http2_out_), [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -532,11 +532,23 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Each stream must be read and answered within read_timeout of its headers (a client dripping
+  // a body byte by byte, or reading its answer so, gets no longer than a prompt one); without
+  // streams the next operation gets `without_streams`.
+  void arm_http2(std::chrono::milliseconds without_streams) {
+    const auto oldest = http2_->oldest_stream_start();
+    if (!oldest) return arm(without_streams);
+    if (settings().read_timeout.count() > 0) {
+      tcp().expires_at(*oldest + settings().read_timeout);
+    } else {
+      tcp().expires_never();
+    }
+  }
+
   void http2_read() {
     if (phase_ == Phase::closed) return;
     if (http2_failed_ || !http2_->alive()) return linger_close();
-    // Waiting for a stream's next bytes is bounded by read_timeout, an idle connection by idle_timeout.
-    arm(http2_->open_streams() > 0 ? settings().read_timeout : settings().idle_timeout);
+    arm_http2(settings().idle_timeout);
     with_stream([&](auto& s) {
       s.async_read_some(buffer_.prepare(kFirstReadSize), [self = shared_from_this()](beast::error_code ec, size_t n) {
         if (ec) return self->close();

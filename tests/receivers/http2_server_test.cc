@@ -38,6 +38,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/compression.h"
 #include "receivers/otlp/http_server.h"
+#include "support/http_server_fixture.h"
 #include "support/temp_dir.h"
 #include "support/test_certs.h"
 
@@ -521,59 +522,9 @@ class H2Client {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The server under test, as in http_server_test.cc.
+// The server under test: an HttpServer recording its calls (tests/support/http_server_fixture.h).
 
-struct Call {
-  Signal signal;
-  std::string bytes;
-};
-
-// A server on 127.0.0.1:0 run by two I/O threads, with a handler that records every call and
-// answers with `answer`.
-class Fixture {
- public:
-  explicit Fixture(HttpServerSettings settings = {}, std::shared_ptr<const BearerToken> auth = nullptr) {
-    settings.endpoint = "127.0.0.1:0";
-    server_ = std::make_unique<HttpServer>(io_, settings, [this](Signal signal, std::string&& bytes) {
-      std::lock_guard lock(mu_);
-      calls_.push_back({signal, std::move(bytes)});
-      return answer_;
-    });
-    if (auth) server_->require(std::move(auth));
-    Status s = server_->start();
-    INFO(s.to_string());
-    REQUIRE(s.is_ok());
-    REQUIRE(server_->port() != 0);
-    for (auto& t : threads_) t = std::thread([this] { io_.run(); });
-  }
-
-  ~Fixture() {
-    server_->shutdown(Clock::now() + 2s);
-    server_.reset();
-    guard_.reset();
-    for (auto& t : threads_) t.join();
-  }
-
-  uint16_t port() const { return server_->port(); }
-  HttpServer& server() { return *server_; }
-  void answer(Status s) {
-    std::lock_guard lock(mu_);
-    answer_ = std::move(s);
-  }
-  std::vector<Call> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-
- private:
-  net::io_context io_;
-  net::executor_work_guard<net::io_context::executor_type> guard_ = net::make_work_guard(io_);
-  std::thread threads_[2];
-  std::unique_ptr<HttpServer> server_;
-  std::mutex mu_;
-  Status answer_;
-  std::vector<Call> calls_;
-};
+using Fixture = test::HttpServerFixture;
 
 const std::string kTraceId("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10", 16);
 
@@ -914,6 +865,35 @@ TEST_CASE("h2 over TLS: ALPN h2 is selected and served, a client offering only h
   REQUIRE(calls.size() == 2);
   CHECK(calls[0].bytes == trace_request_bytes("over h2"));
   CHECK(calls[1].bytes == trace_request_bytes("over http/1.1"));
+}
+
+TEST_CASE("h2c read_timeout: a stream whose body drips in is cut at read_timeout from its headers",
+          "[http2_server][timeout]") {
+  HttpServerSettings settings;
+  settings.read_timeout = 1000ms;
+  settings.idle_timeout = 60s;
+  Fixture f(settings);
+  H2Client c(f.port());
+  const auto t0 = SteadyClock::now();
+  const int32_t id = c.submit("POST", "/v1/traces", {{"content-type", kProtobuf}}, std::string(100, 'x'), true, 0);
+  // One body byte every 100 ms: each read is prompt, the request as a whole is not (10 s).
+  size_t sent = 0;
+  while (!c.ended() && sent < 100 && SteadyClock::now() - t0 < 5s) {
+    c.allow(id, 1);
+    ++sent;
+    c.pump_until([&] { return c.ended(); }, 100ms);
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t0);
+  INFO(c.describe() << "; " << sent << " bytes sent; ended after " << took.count() << " ms");
+  CHECK(c.ended());
+  CHECK(took >= 900ms);
+  CHECK(took < 2500ms);
+  CHECK(sent < 30);
+  CHECK(c.stream(id).status == 0);  // no answer: the connection was closed
+  CHECK(f.calls().empty());
+
+  H2Client next(f.port());  // the server goes on
+  CHECK(next.post("/v1/traces", kProtobuf, trace_request_bytes()).status == 200);
 }
 
 TEST_CASE("h2c shutdown: an idle connection is closed at once", "[http2_server][shutdown]") {

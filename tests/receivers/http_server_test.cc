@@ -26,6 +26,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/compression.h"
 #include "otlp/json_codec.h"
+#include "support/http_server_fixture.h"
 
 namespace otlpd {
 namespace {
@@ -147,57 +148,7 @@ http::request<http::string_body> post(const std::string& target, const std::stri
   return req;
 }
 
-struct Call {
-  Signal signal;
-  std::string bytes;
-};
-
-// A server on 127.0.0.1:0 run by two I/O threads, with a handler that records every call and
-// answers with `answer`.
-class Fixture {
- public:
-  explicit Fixture(HttpServerSettings settings = {}, std::shared_ptr<const BearerToken> auth = nullptr) {
-    settings.endpoint = "127.0.0.1:0";
-    server_ = std::make_unique<HttpServer>(io_, settings, [this](Signal signal, std::string&& bytes) {
-      std::lock_guard lock(mu_);
-      calls_.push_back({signal, std::move(bytes)});
-      return answer_;
-    });
-    if (auth) server_->require(std::move(auth));
-    Status s = server_->start();
-    INFO(s.to_string());
-    REQUIRE(s.is_ok());
-    REQUIRE(server_->port() != 0);
-    for (auto& t : threads_) t = std::thread([this] { io_.run(); });
-  }
-
-  ~Fixture() {
-    server_->shutdown(Clock::now() + 2s);
-    server_.reset();
-    guard_.reset();
-    for (auto& t : threads_) t.join();
-  }
-
-  uint16_t port() const { return server_->port(); }
-  HttpServer& server() { return *server_; }
-  void answer(Status s) {
-    std::lock_guard lock(mu_);
-    answer_ = std::move(s);
-  }
-  std::vector<Call> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-
- private:
-  net::io_context io_;
-  net::executor_work_guard<net::io_context::executor_type> guard_ = net::make_work_guard(io_);
-  std::thread threads_[2];
-  std::unique_ptr<HttpServer> server_;
-  std::mutex mu_;
-  Status answer_;
-  std::vector<Call> calls_;
-};
+using Fixture = test::HttpServerFixture;
 
 const std::string kTraceId("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10", 16);
 const std::string kTraceIdHex = "0102030405060708090a0b0c0d0e0f10";

@@ -42,6 +42,7 @@
 #include "receivers/otlp/grpc_server.h"
 #include "receivers/otlp/http_server.h"
 #include "receivers/otlp/otlp_receiver.h"
+#include "support/http_server_fixture.h"
 #include "support/test_certs.h"
 #include "support/test_support.h"
 
@@ -180,42 +181,21 @@ class LogCapture {
 // ---------------------------------------------------------------------------------------------
 // HTTP: an OTLP/HTTP server with TLS, and TLS / plaintext clients
 
-struct HttpCall {
-  Signal signal;
-  std::string bytes;
-};
+using test::HttpCall;
 
-// An HttpServer on 127.0.0.1:0 with `tls`, run by two I/O threads; its handler records every call.
-class HttpFixture {
+// An HttpServer on 127.0.0.1:0 with `tls` (tests/support/http_server_fixture.h).
+class HttpFixture : public test::HttpServerFixture {
  public:
-  explicit HttpFixture(TlsServerSettings tls, std::chrono::milliseconds read_header_timeout = 5s) {
-    HttpServerSettings settings;
-    settings.endpoint = "127.0.0.1:0";
-    settings.read_header_timeout = read_header_timeout;
-    settings.tls = std::move(tls);
-    server_ = std::make_unique<HttpServer>(threads_.io(), settings, [this](Signal signal, std::string&& bytes) {
-      std::lock_guard lock(mu_);
-      calls_.push_back({signal, std::move(bytes)});
-      return Status::ok();
-    });
-    Status s = server_->start();
-    INFO(s.to_string());
-    REQUIRE(s.is_ok());
-    REQUIRE(server_->port() != 0);
-  }
-  ~HttpFixture() { server_->shutdown(Clock::now() + 2s); }
-
-  uint16_t port() const { return server_->port(); }
-  std::vector<HttpCall> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
+  explicit HttpFixture(TlsServerSettings tls, std::chrono::milliseconds read_header_timeout = 5s)
+      : HttpServerFixture(settings(std::move(tls), read_header_timeout)) {}
 
  private:
-  test::IoThreads threads_{2};  // destroyed last
-  std::mutex mu_;
-  std::vector<HttpCall> calls_;
-  std::unique_ptr<HttpServer> server_;  // destroyed first
+  static HttpServerSettings settings(TlsServerSettings tls, std::chrono::milliseconds read_header_timeout) {
+    HttpServerSettings s;
+    s.read_header_timeout = read_header_timeout;
+    s.tls = std::move(tls);
+    return s;
+  }
 };
 
 Request post_traces(std::string body) {
