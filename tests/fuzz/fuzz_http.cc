@@ -26,18 +26,16 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "fuzz/fuzz_target.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "otlp/compression.h"
+#include "fuzz/fuzz_http_server.h"
 #include "receivers/otlp/http_server.h"
 
 using namespace otlpd;
 using namespace std::chrono_literals;
-namespace net = boost::asio;
 
 namespace {
 
@@ -61,56 +59,25 @@ void print_stats() {
                stats.timeouts.load(), stats.handler_calls.load(), stats.http2.load());
 }
 
-class Server {
- public:
-  Server() {
-    HttpServerSettings s;
-    s.endpoint = "127.0.0.1:0";
-    s.max_request_body_size = kBodyLimit;
-    s.read_header_timeout = 200ms;
-    s.read_timeout = 200ms;
-    s.idle_timeout = 500ms;
-    s.max_connections = 256;
-    s.cors = CorsSettings{{"https://*.example.com", "http://localhost:3000"}, {"X-Tenant"}, std::chrono::seconds(600)};
-    server_ = std::make_unique<HttpServer>(io_, s, [](Signal, std::string&&) {
-      ++stats.handler_calls;
-      return Status::ok();
-    });
-    Status st = server_->start();
-    if (!st.is_ok() || server_->port() == 0) {
-      std::fprintf(stderr, "fuzz_http: cannot start the server: %s\n", st.to_string().c_str());
-      std::abort();
-    }
-    for (auto& t : threads_) t = std::thread([this] { io_.run(); });
-    std::atexit(print_stats);
-  }
-  ~Server() {
-    server_->shutdown(Clock::now() + 1s);
-    server_.reset();
-    guard_.reset();
-    for (auto& t : threads_) t.join();
-  }
-  uint16_t port() const { return server_->port(); }
-
- private:
-  net::io_context io_;
-  net::executor_work_guard<net::io_context::executor_type> guard_ = net::make_work_guard(io_);
-  std::thread threads_[2];
-  std::unique_ptr<HttpServer> server_;
-};
-
-Server& server() {
-  static Server s;
+HttpServerSettings server_settings() {
+  HttpServerSettings s;
+  s.max_request_body_size = kBodyLimit;
+  s.read_header_timeout = 200ms;
+  s.read_timeout = 200ms;
+  s.idle_timeout = 500ms;
+  s.max_connections = 256;
+  s.cors = CorsSettings{{"https://*.example.com", "http://localhost:3000"}, {"X-Tenant"}, std::chrono::seconds(600)};
   return s;
 }
 
-struct Exchange {
-  bool connected = false;
-  std::string response;
-  bool eof = false;      // the server closed the connection cleanly
-  bool reset = false;    // ... or reset it
-  bool timeout = false;  // nothing for 1 s: still open
-};
+fuzz::FuzzHttpServer& server() {
+  static fuzz::FuzzHttpServer s("fuzz_http", server_settings(), &stats.handler_calls);
+  static const int stats_at_exit = std::atexit(print_stats);
+  (void)stats_at_exit;
+  return s;
+}
+
+using fuzz::Exchange;
 
 // One connection: write `request`, half-close, read until the server closes (or 1 s of silence).
 Exchange exchange(std::string_view request) {
