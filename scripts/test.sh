@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, the JS SDK from npm), builds everything, and runs the
 # whole suite with CTest: in an optimized build the daemon, end-to-end, fault, security and package
-# tests; then, built with clang, the unit tests under ASan+UBSan with each fuzz target run by
-# libFuzzer, and under TSan.
+# tests; then, built with clang, the unit tests, attack replays and end-to-end tests under
+# ASan+UBSan with each fuzz target run by libFuzzer, and the unit tests under TSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -22,7 +22,7 @@ sanitized() {  # build dir, target, ctest label regex, cmake options
   cmake --build "$dir" -j "$jobs" --target "$target"
   (cd "$dir" && ctest -L "$labels" --output-on-failure -j "$jobs" --timeout 300)
 }
-sanitized build-asan sanitizer_tests 'unit_sanitize|unit_asan|fuzz' -DOTLPD_SANITIZE=address,undefined \
+sanitized build-asan sanitizer_tests 'unit_sanitize|unit_asan|fuzz|security|e2e' -DOTLPD_SANITIZE=address,undefined \
   -DOTLPD_LIBFUZZER=ON -DOTLPD_FUZZ_SECONDS=30
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
 sanitized build-tsan tsan_tests unit_sanitize -DOTLPD_SANITIZE=thread
