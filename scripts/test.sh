@@ -22,7 +22,7 @@ sanitized() {  # build dir, target, ctest label regex, cmake options
   cmake --build "$dir" -j "$jobs" --target "$target"
   (cd "$dir" && ctest -L "$labels" --output-on-failure -j "$jobs" --timeout 300)
 }
-sanitized build-asan sanitizer_tests 'unit_sanitize|unit_asan|fuzz|security|e2e' -DOTLPD_SANITIZE=address,undefined \
+sanitized build-asan sanitizer_tests 'unit|fuzz|security|e2e' -DOTLPD_SANITIZE=address,undefined \
   -DOTLPD_LIBFUZZER=ON -DOTLPD_FUZZ_SECONDS=30
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
 sanitized build-tsan tsan_tests unit_sanitize -DOTLPD_SANITIZE=thread
