@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, the JS SDK from npm), builds everything, and runs the
 # whole suite with CTest: in an optimized build the daemon, end-to-end, fault, security and package
-# tests; then, built with clang, the unit tests, attack replays and end-to-end tests under
+# tests; then, built with clang, the unit, daemon, attack and end-to-end tests under
 # ASan+UBSan with each fuzz target run by libFuzzer, and the unit tests under TSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,50 +7,32 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <string>
-#include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "receivers/otlp/http_server.h"
+#include "support/running_http_server.h"
 
 namespace otlpd::fuzz {
 
 class FuzzHttpServer {
  public:
-  // `settings.endpoint` is replaced by 127.0.0.1:0; `handler_calls` counts the handler's calls.
-  FuzzHttpServer(const char* target, HttpServerSettings settings, std::atomic<unsigned long>* handler_calls) {
-    settings.endpoint = "127.0.0.1:0";
-    server_ = std::make_unique<HttpServer>(io_, settings, [handler_calls](Signal, std::string&&) {
-      ++*handler_calls;
-      return Status::ok();
-    });
-    Status st = server_->start();
-    if (!st.is_ok() || server_->port() == 0) {
+  // `handler_calls` counts the handler's calls.
+  FuzzHttpServer(const char* target, HttpServerSettings settings, std::atomic<unsigned long>* handler_calls)
+      : running_(std::move(settings), [handler_calls](Signal, std::string&&) {
+          ++*handler_calls;
+          return Status::ok();
+        }) {
+    Status st = running_.start();
+    if (!st.is_ok() || running_.port() == 0) {
       std::fprintf(stderr, "%s: cannot start the server: %s\n", target, st.to_string().c_str());
       std::abort();
     }
-    for (auto& t : threads_) t = std::thread([this] { io_.run(); });
   }
-  ~FuzzHttpServer() {
-    server_->shutdown(Clock::now() + std::chrono::seconds(1));
-    server_.reset();
-    guard_.reset();
-    for (auto& t : threads_) t.join();
-  }
-  FuzzHttpServer(const FuzzHttpServer&) = delete;
-  FuzzHttpServer& operator=(const FuzzHttpServer&) = delete;
 
-  uint16_t port() const { return server_->port(); }
+  uint16_t port() const { return running_.port(); }
 
  private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_ =
-      boost::asio::make_work_guard(io_);
-  std::thread threads_[2];
-  std::unique_ptr<HttpServer> server_;
+  test::RunningHttpServer running_;
 };
 
 // What came back on one connection a fuzz target wrote an input to.
